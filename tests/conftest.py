@@ -1,0 +1,62 @@
+"""Shared fixtures: a simulator with a stopped clock whose every response is checked
+against the vendored OpenAPI schemas, and an hcloud client pointed at it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from hcloud import Client
+
+from hsnap_tui.sim import Simulator
+from tests.contract.openapi import ContractRecorder
+
+# 2026-11-26T12:00:00Z: every test starts its simulated project at the same instant.
+START = 1795694400.0
+TOKEN = "test-token-0000"
+
+
+@pytest.fixture
+def make_sim() -> Iterator[Callable[..., Simulator]]:
+    started: list[tuple[Simulator, ContractRecorder]] = []
+
+    def make(**options) -> Simulator:
+        options.setdefault("token", TOKEN)
+        options.setdefault("servers", 24)
+        options.setdefault("seed", 1)
+        options.setdefault("speed", 0)
+        options.setdefault("start", START)
+        sim = Simulator(**options)
+        recorder = ContractRecorder()
+        sim.response_observers.append(recorder)
+        sim.start()
+        started.append((sim, recorder))
+        return sim
+
+    yield make
+    failures = []
+    for sim, recorder in started:
+        sim.stop()
+        failures.extend(recorder.failures)
+    assert not failures, "responses that break the OpenAPI contract:\n" + "\n".join(failures)
+
+
+@pytest.fixture
+def sim(make_sim) -> Simulator:
+    return make_sim()
+
+
+def sdk_client(sim: Simulator, *, retries: bool = False, timeout: float | None = 5) -> Client:
+    """The real hcloud client. Its retry sleeps are wall time, so tests either turn
+    retries off or make the backoff zero."""
+    client = Client(token=sim.token, api_endpoint=sim.url, timeout=timeout)
+    if retries:
+        client._client._retry_interval_func = lambda retries: 0.0
+    else:
+        client._client._retry_max_retries = 0
+    return client
+
+
+@pytest.fixture
+def client(sim: Simulator) -> Client:
+    return sdk_client(sim)
