@@ -1,16 +1,84 @@
-"""Command line: `hsnap-tui --demo` for now serves the simulator standalone."""
+"""Command line: arguments and settings → which mode runs."""
 
 from __future__ import annotations
 
+import argparse
+import secrets
 import sys
 
-from hsnap_tui.sim.__main__ import main as sim_main
+from hsnap_tui import __version__
+from hsnap_tui.config import ConfigError, resolve
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError("give a fraction in (0, 1], e.g. 0.25 or 25%")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 1 <= value <= 3600:
+        raise argparse.ArgumentTypeError("give between 1 and 3600 seconds")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hsnap-tui",
+        description="A keyboard-driven console for Hetzner Cloud: server status and locks, "
+        "snapshots, lock investigation.",
+    )
+    parser.add_argument("--demo", action="store_true",
+                        help="run against a built-in simulated project (no token, no network)")
+    parser.add_argument("--endpoint", metavar="URL",
+                        help="API endpoint (default: HCLOUD_ENDPOINT or the Hetzner Cloud API)")
+    parser.add_argument("--token-env", metavar="NAME",
+                        help="read the token from this environment variable")
+    parser.add_argument("--refresh", type=_seconds, default=5.0, metavar="SECONDS",
+                        help="how often to check for locks (default 5; the API budget may "
+                        "stretch it)")
+    parser.add_argument("--api-budget", type=_fraction, default=0.25, metavar="FRACTION",
+                        help="share of the project's rate limit to use (default 0.25)")
+    parser.add_argument("--version", action="version", version=f"hsnap-tui {__version__}")
+    return parser
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from hsnap_tui.core.api import HetznerApi
+    from hsnap_tui.sim import Simulator
+    from hsnap_tui.ui.app import HsnapApp
+
+    token = secrets.token_hex(16)  # only this process knows it
+    with Simulator(token=token, servers=24, seed=1, speed=1.0, scenario="demo") as sim:
+        api = HetznerApi(token, sim.url)
+        app = HsnapApp(api, demo=True, refresh=args.refresh, budget=args.api_budget)
+        app.run()
+    return app.return_code or 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if "--demo" in args:
-        print("hsnap-tui: the Servers view is not built yet; serving the demo simulator.")
-        return sim_main(["--port", "0", "--demo"])
-    print("hsnap-tui: only --demo is available so far", file=sys.stderr)
-    return 2
+    args = build_parser().parse_args(argv)
+    if args.demo:
+        return run_demo(args)
+    try:
+        settings = resolve(token_env=args.token_env, endpoint=args.endpoint)
+    except ConfigError as exc:
+        print(f"hsnap-tui: {exc}", file=sys.stderr)
+        return 2
+
+    from hsnap_tui.core.api import HetznerApi
+    from hsnap_tui.ui.app import HsnapApp
+
+    api = HetznerApi(settings.token, settings.endpoint)
+    app = HsnapApp(api, context=settings.context or settings.token_source,
+                   refresh=args.refresh, budget=args.api_budget)
+    app.run()
+    return app.return_code or 0

@@ -60,3 +60,29 @@ def sdk_client(sim: Simulator, *, retries: bool = False, timeout: float | None =
 @pytest.fixture
 def client(sim: Simulator) -> Client:
     return sdk_client(sim)
+
+
+def make_app(sim: Simulator, **options):
+    """The real app against the simulator, on the simulator's clock, polling only when
+    a test says so."""
+    from hsnap_tui.core.api import HetznerApi
+    from hsnap_tui.ui.app import HsnapApp
+
+    options.setdefault("demo", True)
+    options.setdefault("poll_live", False)
+    api = HetznerApi(sim.token, sim.url, timeout=options.pop("timeout", 5.0))
+    return HsnapApp(api, now=sim.clock.now, clock=sim.clock.now, **options)
+
+
+async def poll(pilot) -> None:
+    """Run one refresh poll to the end and let the screen show it."""
+    app = pilot.app
+    app.start_poll()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def settle(pilot) -> None:
+    """Let every worker finish and every message land."""
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()

@@ -90,10 +90,7 @@ def build_world(
     v4_used: set[str] = set()
     for index in range(servers):
         role, types = ROLES[index % len(ROLES)] if index < len(ROLES) else rng.choice(ROLES)
-        if index < 2 * len(ROLES):
-            env = ENVS[(index // len(ROLES)) % len(ENVS)]
-        else:
-            env = rng.choice(ENVS)
+        env = rng.choice(ENVS)
         counters[(role, env)] = counters.get((role, env), 0) + 1
         name = f"{role}-{env}-{counters[(role, env)]:02d}"
         type_name = rng.choice(types)

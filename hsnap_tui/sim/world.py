@@ -294,7 +294,11 @@ class World:
         server_id: int | None = None,
         server_scoped: bool = False,
     ) -> list[Action]:
-        actions = self.visible_actions()
+        if status and set(status) == {"running"}:
+            # the fast path every lock poll takes: only the running ones, not the history
+            actions = [self.actions[i] for i in self.running if self.actions[i].visible]
+        else:
+            actions = self.visible_actions()
         if server_scoped:
             actions = [a for a in actions if a.server_ids]
         if server_id is not None:

@@ -6,6 +6,7 @@ into `anyOf [..., null]` on load.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from datetime import datetime
@@ -100,14 +101,25 @@ def validate_response(method: str, path: str, status: int, body: bytes | str | A
         body = json.loads(body)
     if schema is None:
         raise jsonschema.ValidationError(f"{method} {path} {status}: undocumented body")
-    validator = jsonschema.Draft4Validator(
+    _validator(method, template_for(path), status).validate(body)
+
+
+@cache
+def _validator(method: str, template: str, status: int) -> jsonschema.Draft4Validator:
+    schema = response_schema(method, template, status)
+    return jsonschema.Draft4Validator(
         {"allOf": [schema], "components": _components()}, format_checker=_formats
     )
-    validator.validate(body)
+
+
+_VALID: set[tuple[str, str | None, int, str]] = set()
 
 
 class ContractRecorder:
-    """A simulator response observer that validates each response and keeps failures."""
+    """A simulator response observer that validates each response and keeps failures.
+
+    A body already found valid for the same operation and status is not checked again
+    (refresh loops fetch the same pages over and over)."""
 
     def __init__(self) -> None:
         self.checked = 0
@@ -116,9 +128,15 @@ class ContractRecorder:
     def __call__(self, method: str, path: str, response: Any, fault: Any) -> None:
         if response.drop or (fault is not None and fault.kind == "malformed_json"):
             return  # deliberately not an API answer
+        key = (method, template_for(path), response.status,
+               hashlib.sha256(response.body).hexdigest())
+        if key in _VALID:
+            self.checked += 1
+            return
         try:
             validate_response(method, path, response.status, response.body)
             self.checked += 1
+            _VALID.add(key)
         except (jsonschema.ValidationError, LookupError, ValueError) as exc:
             message = getattr(exc, "message", str(exc))
             where = "/".join(str(p) for p in getattr(exc, "absolute_path", []))

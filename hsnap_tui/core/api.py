@@ -1,0 +1,149 @@
+"""The one door to the Hetzner Cloud API: an hcloud client with the SDK's blocking
+retries turned off and a response hook that records rate-limit headers and correlation
+IDs in one place."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import requests
+from hcloud import Client
+
+from hsnap_tui import __version__
+
+from .models import Action, Server, Snapshot
+
+DEFAULT_ENDPOINT = "https://api.hetzner.cloud/v1"
+PER_PAGE = 50
+MAX_IDS_PER_CALL = 50
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """What the last response said about the project's rate limit."""
+
+    limit: int
+    remaining: int
+    reset: float  # Unix time at which the bucket is full again
+    seen_at: float  # local monotonic time of the response
+    server_time: float | None = None  # the response's Date, on the API's clock
+
+    @property
+    def fraction_left(self) -> float:
+        return self.remaining / self.limit if self.limit else 1.0
+
+
+class ApiMonitor:
+    """Thread-safe record of every response: rate-limit headers, the last correlation
+    ID, and a count of requests by method."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._lock = threading.Lock()
+        self._clock = clock
+        self.rate_limit: RateLimit | None = None
+        self.last_correlation_id: str | None = None
+        self.requests_sent = 0
+        self.mutations_sent = 0
+
+    def record(self, response: requests.Response) -> None:
+        headers = response.headers
+        with self._lock:
+            self.requests_sent += 1
+            if response.request is not None and response.request.method not in ("GET", "HEAD"):
+                self.mutations_sent += 1
+            correlation_id = headers.get("X-Correlation-Id")
+            if correlation_id:
+                self.last_correlation_id = correlation_id
+            try:
+                server_time = parsedate_to_datetime(headers["Date"]).timestamp()
+            except (KeyError, TypeError, ValueError):
+                server_time = None
+            try:
+                self.rate_limit = RateLimit(
+                    limit=int(headers["RateLimit-Limit"]),
+                    remaining=int(headers["RateLimit-Remaining"]),
+                    reset=float(headers["RateLimit-Reset"]),
+                    seen_at=self._clock(),
+                    server_time=server_time,
+                )
+            except (KeyError, ValueError):
+                pass  # a proxy or an error page without the headers: keep the last ones
+
+    def reset_wait(self) -> float | None:
+        """Seconds from the last response until the bucket is full, on the API's clock."""
+        rate = self.rate_limit
+        if rate is None or rate.server_time is None:
+            return None
+        return max(0.0, rate.reset - rate.server_time)
+
+
+class HetznerApi:
+    """Blocking calls for worker threads. Never used on the UI thread."""
+
+    def __init__(
+        self,
+        token: str,
+        endpoint: str = DEFAULT_ENDPOINT,
+        *,
+        timeout: float = 15.0,
+        monitor: ApiMonitor | None = None,
+    ) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self.monitor = monitor or ApiMonitor()
+        self.client = Client(
+            token=token,
+            api_endpoint=self.endpoint,
+            application_name="hsnap-tui",
+            application_version=__version__,
+            timeout=timeout,
+        )
+        base = self.client._client
+        # The SDK would sleep in our worker and retry by itself — including a POST
+        # whose outcome is unknown. Retries and backoff are the app's job.
+        base._retry_max_retries = 0
+        base._session.hooks["response"].append(self._on_response)
+
+    def __repr__(self) -> str:  # never the token
+        return f"HetznerApi(endpoint={self.endpoint!r})"
+
+    def _on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        self.monitor.record(response)
+
+    # ---- reads ----------------------------------------------------------------------
+
+    def servers(self) -> list[Server]:
+        """`GET /servers`, every page, 50 per page."""
+        return [Server.from_sdk(s) for s in self.client.servers.get_all()]
+
+    def running_server_actions(self) -> list[Action]:
+        """`GET /servers/actions?status=running`, every page: the locks of the fleet."""
+        actions = self.client.servers.actions.get_all(status=["running"])
+        return [Action.from_sdk(a) for a in actions]
+
+    def snapshots(self) -> list[Snapshot]:
+        """`GET /images?type=snapshot`, every page. Status is filtered by the caller:
+        hcloud's `status=` argument sends the wrong value."""
+        return [Snapshot.from_sdk(i) for i in self.client.images.get_all(type="snapshot")]
+
+    def actions_by_id(self, ids: list[int]) -> list[Action]:
+        """`GET /actions?id=…`, up to 50 IDs a call."""
+        found: list[Action] = []
+        for start in range(0, len(ids), MAX_IDS_PER_CALL):
+            chunk = ids[start : start + MAX_IDS_PER_CALL]
+            body = self.client.request("GET", "/actions", params={"id": chunk})
+            found.extend(Action.from_json(a) for a in body["actions"])
+        return found
+
+    def server_actions(self, server_id: int, limit: int = 10) -> list[Action]:
+        """The server's latest actions, newest first (one request)."""
+        body = self.client.request(
+            "GET",
+            f"/servers/{server_id}/actions",
+            params={"sort": "started:desc", "per_page": limit, "page": 1},
+        )
+        return [Action.from_json(a) for a in body["actions"]]

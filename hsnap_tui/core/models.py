@@ -1,0 +1,169 @@
+"""Plain, immutable views of the API objects the app shows.
+
+The UI never sees hcloud's bound objects (which can make requests when touched); it
+gets these, built once per refresh in a worker thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+def _ts(value: Any) -> float | None:
+    """A timestamp from the SDK's datetime, an ISO string, or None."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.timestamp()
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+
+
+@dataclass(frozen=True)
+class Server:
+    id: int
+    name: str
+    status: str
+    locked: bool
+    server_type: str
+    location: str
+    ipv4: str | None
+    ipv6: str | None
+    labels: dict[str, str] = field(default_factory=dict, hash=False, compare=True)
+    protection_delete: bool = False
+    protection_rebuild: bool = False
+    created: float | None = None
+    disk_gb: int | None = None
+    cores: int | None = None
+    memory_gb: float | None = None
+    image: str | None = None
+    backup_window: str | None = None
+
+    @classmethod
+    def from_sdk(cls, server: Any) -> Server:
+        public_net = server.public_net
+        ipv4 = public_net.ipv4.ip if public_net and public_net.ipv4 else None
+        ipv6 = public_net.ipv6.ip if public_net and public_net.ipv6 else None
+        protection = server.protection or {}
+        server_type = server.server_type
+        image = server.image
+        return cls(
+            id=server.id,
+            name=server.name,
+            status=server.status,
+            locked=bool(server.locked),
+            server_type=server_type.name if server_type else "?",
+            # hcloud >= 2.27 has no `datacenter`; `location` is the source of truth.
+            location=server.location.name if server.location else "?",
+            ipv4=ipv4,
+            ipv6=ipv6,
+            labels=dict(server.labels or {}),
+            protection_delete=bool(protection.get("delete")),
+            protection_rebuild=bool(protection.get("rebuild")),
+            created=_ts(server.created),
+            disk_gb=server.primary_disk_size,
+            cores=getattr(server_type, "cores", None),
+            memory_gb=getattr(server_type, "memory", None),
+            image=(image.name or image.description) if image else None,
+            backup_window=server.backup_window,
+        )
+
+    @property
+    def address(self) -> str:
+        """IPv4; without one, the server's IPv6 address (`::1` of its /64, as Hetzner
+        configures it)."""
+        if self.ipv4:
+            return self.ipv4
+        if self.ipv6:
+            network = self.ipv6.split("/")[0]
+            return network + "1" if network.endswith("::") else network
+        return "-"
+
+
+@dataclass(frozen=True)
+class Action:
+    id: int
+    command: str
+    status: str
+    progress: int
+    started: float | None
+    finished: float | None
+    resources: tuple[tuple[str, int], ...]
+    error_code: str | None = None
+    error_message: str | None = None
+
+    @classmethod
+    def from_sdk(cls, action: Any) -> Action:
+        error = action.error or {}
+        return cls(
+            id=action.id,
+            command=action.command,
+            status=action.status,
+            progress=int(action.progress or 0),
+            started=_ts(action.started),
+            finished=_ts(action.finished),
+            resources=tuple((r["type"], int(r["id"])) for r in action.resources or []),
+            error_code=error.get("code"),
+            error_message=error.get("message"),
+        )
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Action:
+        error = data.get("error") or {}
+        return cls(
+            id=data["id"],
+            command=data["command"],
+            status=data["status"],
+            progress=int(data.get("progress") or 0),
+            started=_ts(data.get("started")),
+            finished=_ts(data.get("finished")),
+            resources=tuple((r["type"], int(r["id"])) for r in data.get("resources") or []),
+            error_code=error.get("code"),
+            error_message=error.get("message"),
+        )
+
+    @property
+    def server_ids(self) -> list[int]:
+        return [rid for kind, rid in self.resources if kind == "server"]
+
+    @property
+    def short_command(self) -> str:
+        """`rebuild_server` → `rebuild`: the resource is obvious on a server's row."""
+        return self.command.removesuffix("_server")
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    id: int
+    description: str
+    status: str
+    image_type: str
+    created: float | None
+    server_id: int | None
+    server_name: str | None
+    image_size_gb: float | None
+    disk_size_gb: float | None
+    protected: bool
+    labels: dict[str, str] = field(default_factory=dict, hash=False, compare=True)
+
+    @classmethod
+    def from_sdk(cls, image: Any) -> Snapshot:
+        created_from = image.created_from
+        return cls(
+            id=image.id,
+            description=image.description or "",
+            status=image.status,
+            image_type=image.type,
+            created=_ts(image.created),
+            server_id=created_from.id if created_from else None,
+            server_name=created_from.name if created_from else None,
+            image_size_gb=image.image_size,
+            disk_size_gb=image.disk_size,
+            protected=bool((image.protection or {}).get("delete")),
+            labels=dict(image.labels or {}),
+        )

@@ -1,0 +1,26 @@
+"""Messages that worker threads post back to the app thread."""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from hsnap_tui.core.models import Action
+from hsnap_tui.core.refresh import PollResult
+
+
+class FleetRefreshed(Message):
+    """A refresh poll finished (with new data, or with an error)."""
+
+    def __init__(self, result: PollResult) -> None:
+        super().__init__()
+        self.result = result
+
+
+class ServerActionsLoaded(Message):
+    """The last actions of one server, fetched for its details screen."""
+
+    def __init__(self, server_id: int, actions: list[Action] | None, error: str | None) -> None:
+        super().__init__()
+        self.server_id = server_id
+        self.actions = actions
+        self.error = error

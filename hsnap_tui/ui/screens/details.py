@@ -1,0 +1,148 @@
+"""Server details (`enter`): addresses, type, labels, protection, lock, running and
+recent actions, snapshots. The recent actions are fetched once, on open."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from hsnap_tui.core.errors import explain
+from hsnap_tui.core.fleet import FleetState
+from hsnap_tui.core.models import Action
+from hsnap_tui.ui.format import (
+    ACTION_STATUS_STYLES,
+    ago,
+    duration,
+    lock_text,
+    size_gb,
+    status_text,
+)
+from hsnap_tui.ui.messages import ServerActionsLoaded
+from hsnap_tui.ui.widgets.status_bar import StatusBar
+
+RECENT_ACTIONS = 10
+
+
+class ServerDetailsScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back", id="details.back",
+                tooltip="Back to the servers"),
+    ]
+
+    def __init__(self, server_id: int) -> None:
+        super().__init__()
+        self.server_id = server_id
+        self.recent: list[Action] | None = None
+        self.recent_error: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(self.app.status_text, id="status")
+        with VerticalScroll(id="details"):
+            yield Static(id="overview")
+            yield Static("Running actions", classes="section")
+            yield Static(id="running")
+            yield Static(f"Last {RECENT_ACTIONS} actions", classes="section")
+            yield DataTable(id="recent", cursor_type="row", show_cursor=False)
+            yield Static(id="recent-note")
+            yield Static("Snapshots", classes="section")
+            yield DataTable(id="snapshots", cursor_type="row", show_cursor=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        recent = self.query_one("#recent", DataTable)
+        recent.add_columns("ID", "Command", "Status", "Progress", "Started", "Duration")
+        snaps = self.query_one("#snapshots", DataTable)
+        snaps.add_columns("ID", "Description", "Created", "Size", "Status", "Protected")
+        self.query_one("#recent-note", Static).update("loading…")
+        self.fleet_changed(self.app.fleet, self.app.now())
+        self.load_recent_actions()
+
+    @work(thread=True, exit_on_error=False, group="details")
+    def load_recent_actions(self) -> None:
+        try:
+            actions = self.app.api.server_actions(self.server_id, RECENT_ACTIONS)
+        except Exception as exc:  # shown on screen, never a traceback
+            self.post_message(ServerActionsLoaded(self.server_id, None, explain(exc)))
+        else:
+            self.post_message(ServerActionsLoaded(self.server_id, actions, None))
+
+    def on_server_actions_loaded(self, message: ServerActionsLoaded) -> None:
+        self.recent = message.actions
+        self.recent_error = message.error
+        self._show_recent(self.app.now())
+
+    def fleet_changed(self, fleet: FleetState, now: float) -> None:
+        server = fleet.servers.get(self.server_id)
+        overview = self.query_one("#overview", Static)
+        if server is None:
+            overview.update(Text("This server is no longer in the project.", style="bold red"))
+            return
+        self.sub_title = server.name
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold", justify="right")
+        grid.add_column()
+        lock = fleet.lock(server.id)
+        grid.add_row("Server", Text.assemble((server.name, "bold"), f"  #{server.id}"))
+        grid.add_row("Status", status_text(server.status))
+        grid.add_row("Locked", lock_text(lock) if lock.held else Text("no", style="green"))
+        grid.add_row("IPv4", server.ipv4 or Text("none (IPv6 only)", style="italic"))
+        grid.add_row("IPv6", server.ipv6 or Text("none", style="italic"))
+        spec = server.server_type
+        if server.cores:
+            spec += f"  ({server.cores} vCPU, {server.memory_gb:g} GB RAM, {server.disk_gb} GB disk)"
+        grid.add_row("Type", spec)
+        grid.add_row("Location", server.location)
+        grid.add_row("Image", server.image or "-")
+        grid.add_row("Created", ago(server.created, now, "-"))
+        grid.add_row("Backups", f"window {server.backup_window}" if server.backup_window else "off")
+        labels = ", ".join(f"{k}={v}" for k, v in sorted(server.labels.items()))
+        grid.add_row("Labels", labels or Text("none", style="italic"))
+        protection = [name for name, on in (("delete", server.protection_delete),
+                                            ("rebuild", server.protection_rebuild)) if on]
+        grid.add_row("Protection", ", ".join(protection) or "none")
+        overview.update(grid)
+
+        running = fleet.running_for(server.id)
+        self.query_one("#running", Static).update(
+            "\n".join(f"#{a.id} {a.command} {a.progress}% — started {ago(a.started, now)}"
+                      for a in running)
+            or Text("none" + (" — but the server is locked by an operation this project's "
+                              "actions do not show" if lock.unexplained else ""),
+                    style="italic")
+        )
+
+        snaps = self.query_one("#snapshots", DataTable)
+        snaps.clear()
+        for snap in fleet.snapshots_of(server.id):
+            snaps.add_row(
+                str(snap.id), snap.description, ago(snap.created, now),
+                size_gb(snap.image_size_gb), snap.status, "yes" if snap.protected else "",
+            )
+        if not fleet.snapshots_of(server.id):
+            snaps.add_row("", Text("no snapshots", style="italic"), "", "", "", "")
+        self._show_recent(now)
+
+    def _show_recent(self, now: float) -> None:
+        table = self.query_one("#recent", DataTable)
+        note = self.query_one("#recent-note", Static)
+        if self.recent_error:
+            note.update(Text(f"Could not load the actions: {self.recent_error}", style="red"))
+            return
+        if self.recent is None:
+            return
+        note.update("" if self.recent else Text("no actions", style="italic"))
+        table.clear()
+        for action in self.recent:
+            end = action.finished if action.finished is not None else now
+            table.add_row(
+                str(action.id), action.command,
+                Text(action.status, style=ACTION_STATUS_STYLES.get(action.status, "")),
+                f"{action.progress}%", ago(action.started, now),
+                duration(end - action.started if action.started else None),
+            )

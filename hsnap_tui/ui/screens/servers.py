@@ -1,0 +1,117 @@
+"""View 1: the fleet table with the filter bar."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from hsnap_tui.core.fleet import FleetState
+from hsnap_tui.ui.widgets.server_table import ServerTable
+from hsnap_tui.ui.widgets.status_bar import StatusBar
+
+
+class ServersScreen(Screen):
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", id="servers.filter",
+                tooltip="Filter by name, or by a label selector such as env=prod"),
+        Binding("escape", "clear", "Clear", id="servers.clear",
+                tooltip="Clear the filter and the marks"),
+        Binding("o", "cycle_sort", "Sort", id="servers.sort",
+                tooltip="Sort by the next column: name, status, lock, location, last "
+                "snapshot, type"),
+        Binding("space", "toggle_mark", "Mark", id="servers.mark",
+                tooltip="Mark or unmark the highlighted server"),
+    ]
+
+    _filter_problem: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(self.app.status_text, id="status")
+        with Vertical(id="filter-bar"):
+            yield Input(placeholder="name or label selector (env=prod, role in (db,web))",
+                        id="filter-input")
+            yield Static("", id="filter-error")
+        yield ServerTable(id="servers")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#filter-bar").display = False
+        self.table.focus()
+        self.fleet_changed(self.app.fleet, self.app.now())
+
+    @property
+    def table(self) -> ServerTable:
+        return self.query_one(ServerTable)
+
+    def fleet_changed(self, fleet: FleetState, now: float) -> None:
+        self.table.show(fleet, now)
+        self._update_title()
+
+    def _update_title(self) -> None:
+        table = self.table
+        parts = [f"Servers {len(table.visible_ids)}/{len(table.fleet.servers)}",
+                 f"sort: {table.sort_name}"]
+        if table.filter:
+            parts.append(f"filter: {table.filter.text}")
+        if table.marks:
+            parts.append(f"marked: {len(table.marks)}")
+        table.border_title = " · ".join(parts)
+
+    # ---- actions --------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        bar = self.query_one("#filter-bar")
+        bar.display = True
+        field = self.query_one("#filter-input", Input)
+        field.value = self.table.filter.text
+        field.focus()
+
+    @on(Input.Changed, "#filter-input")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        problem = self.table.set_filter(event.value)
+        self._filter_problem = problem
+        self.query_one("#filter-error", Static).update(problem or "")
+        self.query_one("#filter-input").set_class(problem is not None, "-invalid")
+        self._update_title()
+
+    @on(Input.Submitted, "#filter-input")
+    def _filter_submitted(self) -> None:
+        if self._filter_problem is None:
+            self.query_one("#filter-bar").display = False
+            self.table.focus()
+
+    def action_clear(self) -> None:
+        self.query_one("#filter-input", Input).value = ""
+        self.query_one("#filter-error", Static).update("")
+        self._filter_problem = None
+        self.query_one("#filter-bar").display = False
+        self.table.set_filter("")
+        self.table.clear_marks()
+        self.table.focus()
+        self._update_title()
+
+    def action_cycle_sort(self) -> None:
+        self.table.cycle_sort()
+        self._update_title()
+
+    def action_toggle_mark(self) -> None:
+        server_id = self.table.highlighted_server_id
+        if server_id is not None:
+            self.table.toggle_mark(server_id)
+            self.table.action_cursor_down()
+            self._update_title()
+
+    def action_details(self) -> None:
+        server_id = self.table.highlighted_server_id
+        if server_id is not None:
+            from hsnap_tui.ui.screens.details import ServerDetailsScreen
+
+            self.app.push_screen(ServerDetailsScreen(server_id))
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self) -> None:
+        self.action_details()
