@@ -36,17 +36,33 @@ def build_parser() -> argparse.ArgumentParser:
         description="A keyboard-driven console for Hetzner Cloud: server status and locks, "
         "snapshots, lock investigation.",
     )
-    parser.add_argument("--demo", action="store_true",
-                        help="run against a built-in simulated project (no token, no network)")
-    parser.add_argument("--endpoint", metavar="URL",
-                        help="API endpoint (default: HCLOUD_ENDPOINT or the Hetzner Cloud API)")
-    parser.add_argument("--token-env", metavar="NAME",
-                        help="read the token from this environment variable")
-    parser.add_argument("--refresh", type=_seconds, default=5.0, metavar="SECONDS",
-                        help="how often to check for locks (default 5; the API budget may "
-                        "stretch it)")
-    parser.add_argument("--api-budget", type=_fraction, default=0.25, metavar="FRACTION",
-                        help="share of the project's rate limit to use (default 0.25)")
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="run against a built-in simulated project (no token, no network)",
+    )
+    parser.add_argument(
+        "--endpoint",
+        metavar="URL",
+        help="API endpoint (default: HCLOUD_ENDPOINT or the Hetzner Cloud API)",
+    )
+    parser.add_argument(
+        "--token-env", metavar="NAME", help="read the token from this environment variable"
+    )
+    parser.add_argument(
+        "--refresh",
+        type=_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="how often to check for locks (default 5; the API budget may stretch it)",
+    )
+    parser.add_argument(
+        "--api-budget",
+        type=_fraction,
+        default=0.25,
+        metavar="FRACTION",
+        help="share of the project's rate limit to use (default 0.25)",
+    )
     parser.add_argument("--version", action="version", version=f"hsnap-tui {__version__}")
     return parser
 
@@ -78,7 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     from hsnap_tui.ui.app import HsnapApp
 
     api = HetznerApi(settings.token, settings.endpoint)
-    app = HsnapApp(api, context=settings.context or settings.token_source,
-                   refresh=args.refresh, budget=args.api_budget)
+    app = HsnapApp(
+        api,
+        context=settings.context or settings.token_source,
+        refresh=args.refresh,
+        budget=args.api_budget,
+    )
     app.run()
     return app.return_code or 0

@@ -124,8 +124,9 @@ def test_request_rate_stays_within_a_quarter_of_the_limit(make_sim, servers, min
         sim.advance(result.next_delay)
     sent = len(sim.requests())  # the first full load included
     assert sent <= 0.25 * 3600 * minutes * 60 / 3600
-    slow_refreshes = sum(r["path"] == "/v1/servers" and r["query"]["page"] == ["1"]
-                         for r in sim.requests())
+    slow_refreshes = sum(
+        r["path"] == "/v1/servers" and r["query"]["page"] == ["1"] for r in sim.requests()
+    )
     assert slow_refreshes >= 2  # the fleet list is refreshed, only stretched
     if servers > 200:
         assert refresher.intervals()[1] <= 900  # … to about every 15 minutes at most
@@ -147,7 +148,7 @@ def test_low_remaining_slows_down(make_sim):
         sim.bucket.take(sim.clock.now())
     result = refresher.poll()
     assert result.throttled
-    fast, slow = refresher.intervals()
+    fast, _ = refresher.intervals()
     assert fast >= normal[0] * 4
 
 

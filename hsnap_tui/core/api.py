@@ -4,6 +4,7 @@ IDs in one place."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -63,7 +64,8 @@ class ApiMonitor:
                 server_time = parsedate_to_datetime(headers["Date"]).timestamp()
             except (KeyError, TypeError, ValueError):
                 server_time = None
-            try:
+            # a proxy or an error page without the headers: keep the last ones
+            with contextlib.suppress(KeyError, ValueError):
                 self.rate_limit = RateLimit(
                     limit=int(headers["RateLimit-Limit"]),
                     remaining=int(headers["RateLimit-Remaining"]),
@@ -71,8 +73,6 @@ class ApiMonitor:
                     seen_at=self._clock(),
                     server_time=server_time,
                 )
-            except (KeyError, ValueError):
-                pass  # a proxy or an error page without the headers: keep the last ones
 
     def reset_wait(self) -> float | None:
         """Seconds from the last response until the bucket is full, on the API's clock."""

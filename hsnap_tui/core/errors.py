@@ -15,36 +15,50 @@ from hcloud import APIException
 
 # code: (what it means, what to do) — the API's documented error codes.
 API_ERRORS: dict[str, tuple[str, str]] = {
-    "forbidden": ("the token is not allowed to do this",
-                  "use a token of this project with read & write permission"),
-    "unauthorized": ("the API did not accept the token",
-                     "check the token: it may be revoked, mistyped or for another project"),
+    "forbidden": (
+        "the token is not allowed to do this",
+        "use a token of this project with read & write permission",
+    ),
+    "unauthorized": (
+        "the API did not accept the token",
+        "check the token: it may be revoked, mistyped or for another project",
+    ),
     "invalid_input": ("the API refused a value in the request", "correct the input"),
     "json_error": ("the request body was not valid JSON", "report this as a bug in hsnap-tui"),
-    "locked": ("the server is busy with another action (only one runs at a time)",
-               "wait for the running action to finish, or inspect it with i"),
+    "locked": (
+        "the server is busy with another action (only one runs at a time)",
+        "wait for the running action to finish, or inspect it with i",
+    ),
     "not_found": ("it no longer exists in this project", "refresh: it may have been deleted"),
-    "rate_limit_exceeded": ("the project's request budget is used up (shared with every "
-                            "tool on this project)",
-                            "hsnap-tui slows down and retries once the budget refills"),
-    "resource_limit_exceeded": ("the project has reached a resource limit",
-                                "delete unused resources or ask Hetzner for a higher limit"),
-    "resource_unavailable": ("the requested resource is currently unavailable",
-                             "try again later or choose another type or location"),
-    "server_error": ("the API had an internal error", "retry; if it persists, contact "
-                     "Hetzner support with the request ID"),
+    "rate_limit_exceeded": (
+        "the project's request budget is used up (shared with every tool on this project)",
+        "hsnap-tui slows down and retries once the budget refills",
+    ),
+    "resource_limit_exceeded": (
+        "the project has reached a resource limit",
+        "delete unused resources or ask Hetzner for a higher limit",
+    ),
+    "resource_unavailable": (
+        "the requested resource is currently unavailable",
+        "try again later or choose another type or location",
+    ),
+    "server_error": (
+        "the API had an internal error",
+        "retry; if it persists, contact Hetzner support with the request ID",
+    ),
     "service_error": ("a Hetzner service behind the API failed", "retry in a moment"),
     "uniqueness_error": ("a value that must be unique is already taken", "choose another"),
-    "protected": ("the resource is protected against this operation",
-                  "lift the protection first (Cloud Console or `hcloud ... disable-protection`)"),
+    "protected": (
+        "the resource is protected against this operation",
+        "lift the protection first (Cloud Console or `hcloud ... disable-protection`)",
+    ),
     "maintenance": ("the API is in maintenance", "retry after the maintenance window"),
     "conflict": ("the resource changed during the request", "refresh and retry"),
     "unsupported_error": ("the resource does not support this action", "nothing to retry"),
     "token_readonly": ("the token is read-only", "use a read & write token to change things"),
     "unavailable": ("the service is temporarily unavailable", "hsnap-tui retries by itself"),
     "timeout": ("the API could not answer in time", "retry"),
-    "deprecated_api_endpoint": ("this API endpoint has been removed",
-                                "update hsnap-tui"),
+    "deprecated_api_endpoint": ("this API endpoint has been removed", "update hsnap-tui"),
     "action_failed": ("the action ended in an error", "see the message; retry if it is transient"),
 }
 
@@ -83,27 +97,36 @@ def explain_error(exc: BaseException) -> Explanation:
             meaning, advice = HTTP_STATUS_ERRORS.get(
                 exc.code, (f"the API answered HTTP {exc.code}", "retry")
             )
-            return Explanation(f"API error {exc.code}", meaning, advice, str(exc.code),
-                               request_id)
+            return Explanation(f"API error {exc.code}", meaning, advice, str(exc.code), request_id)
         meaning, advice = API_ERRORS.get(exc.code, ("the API refused the request", "retry"))
         summary = exc.message or exc.code
         if exc.code == "invalid_input" and isinstance(exc.details, dict):
             fields = exc.details.get("fields") or []
-            parts = [f"{f.get('name')}: {'; '.join(f.get('messages') or [])}" for f in fields
-                     if isinstance(f, dict)]
+            parts = [
+                f"{f.get('name')}: {'; '.join(f.get('messages') or [])}"
+                for f in fields
+                if isinstance(f, dict)
+            ]
             if parts:
                 summary = f"{summary} ({', '.join(parts)})"
         return Explanation(summary, meaning, advice, exc.code, request_id)
     if isinstance(exc, requests.Timeout):
-        return Explanation("the API did not answer in time", "the network or the API is slow",
-                           "it retries by itself")
+        return Explanation(
+            "the API did not answer in time",
+            "the network or the API is slow",
+            "it retries by itself",
+        )
     if isinstance(exc, requests.ConnectionError):
-        return Explanation("cannot reach the API", "the connection failed or was dropped",
-                           "check the network; it retries by itself")
+        return Explanation(
+            "cannot reach the API",
+            "the connection failed or was dropped",
+            "check the network; it retries by itself",
+        )
     if isinstance(exc, requests.RequestException):
         return Explanation("the request failed", type(exc).__name__, "it retries by itself")
-    return Explanation("unexpected error", f"{type(exc).__name__}: {exc}",
-                       "report this as a bug in hsnap-tui")
+    return Explanation(
+        "unexpected error", f"{type(exc).__name__}: {exc}", "report this as a bug in hsnap-tui"
+    )
 
 
 def explain(exc: BaseException) -> str:

@@ -93,7 +93,10 @@ class FleetState:
     def with_running(self, running: tuple[Action, ...]) -> FleetState:
         """The same servers and snapshots with new running actions (a fast-lane poll)."""
         return FleetState(
-            self.servers, running, self.snapshots, self.explained_at_slow,
+            self.servers,
+            running,
+            self.snapshots,
+            self.explained_at_slow,
             _snapshot_index=self._snapshots_by_server,
         )
 

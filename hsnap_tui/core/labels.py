@@ -195,8 +195,7 @@ def parse_selector(selector: str) -> LabelSelector:
 
 
 def looks_like_selector(text: str) -> bool:
-    """True when a filter text is meant as a label selector rather than a name substring."""
-    stripped = text.strip()
-    return any(token in stripped for token in ("=", "!", " in ", " notin ")) or (
-        stripped.endswith(")") and "(" in stripped
-    )
+    """True when a filter text is meant as a label selector rather than a name
+    substring: server names are hostnames, so `=`, `!`, spaces, commas and parentheses
+    can only belong to a selector."""
+    return any(char in text.strip() for char in "=! ,()")

@@ -5,7 +5,7 @@ The UI calls `poll()` in a worker thread, shows the result, and schedules the ne
 call after `result.next_delay` — so refreshes never overlap, and a slow network only
 makes the loop slower.
 
-Pacing: the steady request rate stays under `budget` × `RateLimit-Limit` per hour. The
+Pacing: the steady request rate stays under `budget` * `RateLimit-Limit` per hour. The
 fast lane (`GET /servers/actions?status=running`) gets most of it, never more often than
 every `refresh` seconds; the slow lane (`GET /servers` + `GET /images?type=snapshot`)
 gets the rest, so it stretches as the fleet and its snapshots grow. The engine keeps its
@@ -182,8 +182,7 @@ class Refresher:
                 snapshots = self.api.snapshots()
                 lanes.append("slow")
                 explained = frozenset(
-                    s.id for s in servers
-                    if s.locked and any(s.id in a.server_ids for a in running)
+                    s.id for s in servers if s.locked and any(s.id in a.server_ids for a in running)
                 )
                 fleet = FleetState(
                     {s.id: s for s in servers}, tuple(running), tuple(snapshots), explained
@@ -219,7 +218,7 @@ class Refresher:
     def _failed(self, exc: Exception, lanes: tuple[str, ...]) -> PollResult:
         self.failures += 1
         now = self.clock()
-        delay = min(MAX_BACKOFF, 2.0 ** self.failures)
+        delay = min(MAX_BACKOFF, 2.0**self.failures)
         if isinstance(exc, APIException) and exc.code == "rate_limit_exceeded":
             # Wait for the bucket to refill (RateLimit-Reset, on the server's clock,
             # compared with the Date of the same response), at most MAX_BACKOFF: it

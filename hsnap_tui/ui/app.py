@@ -25,12 +25,22 @@ class HsnapApp(App):
 
     BINDINGS = [
         Binding("q", "quit", "Quit", id="app.quit", tooltip="Quit hsnap-tui"),
-        Binding("question_mark", "help", "Help", id="app.help",
-                tooltip="Every key of this view"),
-        Binding("r", "refresh", "Refresh", id="app.refresh",
-                tooltip="Refresh servers, locks and snapshots now"),
-        Binding("1", "view_servers", "Servers", id="app.view.servers", show=False,
-                tooltip="The servers view"),
+        Binding("question_mark", "help", "Help", id="app.help", tooltip="Every key of this view"),
+        Binding(
+            "r",
+            "refresh",
+            "Refresh",
+            id="app.refresh",
+            tooltip="Refresh servers, locks and snapshots now",
+        ),
+        Binding(
+            "1",
+            "view_servers",
+            "Servers",
+            id="app.view.servers",
+            show=False,
+            tooltip="The servers view",
+        ),
     ]
 
     def __init__(
@@ -88,13 +98,18 @@ class HsnapApp(App):
         result = message.result
         if result.error:
             if self.last_error is None:
-                self.notify(result.error, title="API unreachable — showing the last data",
-                            severity="error", timeout=8)
+                self.notify(
+                    result.error,
+                    title="API unreachable — showing the last data",
+                    severity="error",
+                    timeout=8,
+                )
             self.last_error = result.error
         elif result.lanes:
             if self.last_error is not None:
-                self.notify("The API answers again; the data is fresh.", title="Recovered",
-                            timeout=4)
+                self.notify(
+                    "The API answers again; the data is fresh.", title="Recovered", timeout=4
+                )
             self.last_error = None
         if result.fleet is not None:
             self._show_fleet(result.fleet)
@@ -175,15 +190,17 @@ class HsnapApp(App):
         if isinstance(self.screen, HelpScreen):
             return
         rows = []
-        seen = set()
-        for key, active in self.screen.active_bindings.items():
+        for active in self.screen.active_bindings.values():
             binding = active.binding
-            if binding.action in seen or not binding.description:
+            if not binding.description:
                 continue
-            seen.add(binding.action)
-            rows.append((
-                self.get_key_display(binding), binding.description,
-                binding.tooltip, binding.id or "",
-            ))
+            rows.append(
+                (
+                    self.get_key_display(binding),
+                    binding.description,
+                    binding.tooltip,
+                    binding.id or "",
+                )
+            )
         name = self.screen.sub_title or type(self.screen).__name__.removesuffix("Screen")
         self.push_screen(HelpScreen(name, rows))

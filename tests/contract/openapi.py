@@ -128,8 +128,12 @@ class ContractRecorder:
     def __call__(self, method: str, path: str, response: Any, fault: Any) -> None:
         if response.drop or (fault is not None and fault.kind == "malformed_json"):
             return  # deliberately not an API answer
-        key = (method, template_for(path), response.status,
-               hashlib.sha256(response.body).hexdigest())
+        key = (
+            method,
+            template_for(path),
+            response.status,
+            hashlib.sha256(response.body).hexdigest(),
+        )
         if key in _VALID:
             self.checked += 1
             return

@@ -31,8 +31,9 @@ RECENT_ACTIONS = 10
 
 class ServerDetailsScreen(Screen):
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back", id="details.back",
-                tooltip="Back to the servers"),
+        Binding(
+            "escape", "app.pop_screen", "Back", id="details.back", tooltip="Back to the servers"
+        ),
     ]
 
     def __init__(self, server_id: int) -> None:
@@ -95,7 +96,9 @@ class ServerDetailsScreen(Screen):
         grid.add_row("IPv6", server.ipv6 or Text("none", style="italic"))
         spec = server.server_type
         if server.cores:
-            spec += f"  ({server.cores} vCPU, {server.memory_gb:g} GB RAM, {server.disk_gb} GB disk)"
+            spec += (
+                f"  ({server.cores} vCPU, {server.memory_gb:g} GB RAM, {server.disk_gb} GB disk)"
+            )
         grid.add_row("Type", spec)
         grid.add_row("Location", server.location)
         grid.add_row("Image", server.image or "-")
@@ -103,26 +106,44 @@ class ServerDetailsScreen(Screen):
         grid.add_row("Backups", f"window {server.backup_window}" if server.backup_window else "off")
         labels = ", ".join(f"{k}={v}" for k, v in sorted(server.labels.items()))
         grid.add_row("Labels", labels or Text("none", style="italic"))
-        protection = [name for name, on in (("delete", server.protection_delete),
-                                            ("rebuild", server.protection_rebuild)) if on]
+        protection = [
+            name
+            for name, on in (
+                ("delete", server.protection_delete),
+                ("rebuild", server.protection_rebuild),
+            )
+            if on
+        ]
         grid.add_row("Protection", ", ".join(protection) or "none")
         overview.update(grid)
 
         running = fleet.running_for(server.id)
         self.query_one("#running", Static).update(
-            "\n".join(f"#{a.id} {a.command} {a.progress}% — started {ago(a.started, now)}"
-                      for a in running)
-            or Text("none" + (" — but the server is locked by an operation this project's "
-                              "actions do not show" if lock.unexplained else ""),
-                    style="italic")
+            "\n".join(
+                f"#{a.id} {a.command} {a.progress}% — started {ago(a.started, now)}"
+                for a in running
+            )
+            or Text(
+                "none"
+                + (
+                    " — but the server is locked by an operation this project's actions do not show"
+                    if lock.unexplained
+                    else ""
+                ),
+                style="italic",
+            )
         )
 
         snaps = self.query_one("#snapshots", DataTable)
         snaps.clear()
         for snap in fleet.snapshots_of(server.id):
             snaps.add_row(
-                str(snap.id), snap.description, ago(snap.created, now),
-                size_gb(snap.image_size_gb), snap.status, "yes" if snap.protected else "",
+                str(snap.id),
+                snap.description,
+                ago(snap.created, now),
+                size_gb(snap.image_size_gb),
+                snap.status,
+                "yes" if snap.protected else "",
             )
         if not fleet.snapshots_of(server.id):
             snaps.add_row("", Text("no snapshots", style="italic"), "", "", "", "")
@@ -141,8 +162,10 @@ class ServerDetailsScreen(Screen):
         for action in self.recent:
             end = action.finished if action.finished is not None else now
             table.add_row(
-                str(action.id), action.command,
+                str(action.id),
+                action.command,
                 Text(action.status, style=ACTION_STATUS_STYLES.get(action.status, "")),
-                f"{action.progress}%", ago(action.started, now),
+                f"{action.progress}%",
+                ago(action.started, now),
                 duration(end - action.started if action.started else None),
             )

@@ -22,8 +22,7 @@ class HelpScreen(ModalScreen[None]):
         self.bindings = bindings
 
     def compose(self) -> ComposeResult:
-        table = Table(box=None, padding=(0, 2), expand=True, show_header=True,
-                      header_style="bold")
+        table = Table(box=None, padding=(0, 2), expand=True, show_header=True, header_style="bold")
         table.add_column("key", style="bold cyan", no_wrap=True)
         table.add_column("does")
         table.add_column("binding id", style="dim", no_wrap=True)

@@ -16,15 +16,30 @@ from hsnap_tui.ui.widgets.status_bar import StatusBar
 
 class ServersScreen(Screen):
     BINDINGS = [
-        Binding("slash", "filter", "Filter", id="servers.filter",
-                tooltip="Filter by name, or by a label selector such as env=prod"),
-        Binding("escape", "clear", "Clear", id="servers.clear",
-                tooltip="Clear the filter and the marks"),
-        Binding("o", "cycle_sort", "Sort", id="servers.sort",
-                tooltip="Sort by the next column: name, status, lock, location, last "
-                "snapshot, type"),
-        Binding("space", "toggle_mark", "Mark", id="servers.mark",
-                tooltip="Mark or unmark the highlighted server"),
+        Binding(
+            "slash",
+            "filter",
+            "Filter",
+            id="servers.filter",
+            tooltip="Filter by name, or by a label selector such as env=prod",
+        ),
+        Binding(
+            "escape", "clear", "Clear", id="servers.clear", tooltip="Clear the filter and the marks"
+        ),
+        Binding(
+            "o",
+            "cycle_sort",
+            "Sort",
+            id="servers.sort",
+            tooltip="Sort by the next column: name, status, lock, location, last snapshot, type",
+        ),
+        Binding(
+            "space",
+            "toggle_mark",
+            "Mark",
+            id="servers.mark",
+            tooltip="Mark or unmark the highlighted server",
+        ),
     ]
 
     _filter_problem: str | None = None
@@ -32,8 +47,9 @@ class ServersScreen(Screen):
     def compose(self) -> ComposeResult:
         yield StatusBar(self.app.status_text, id="status")
         with Vertical(id="filter-bar"):
-            yield Input(placeholder="name or label selector (env=prod, role in (db,web))",
-                        id="filter-input")
+            yield Input(
+                placeholder="name or label selector (env=prod, role in (db,web))", id="filter-input"
+            )
             yield Static("", id="filter-error")
         yield ServerTable(id="servers")
         yield Footer()
@@ -53,8 +69,10 @@ class ServersScreen(Screen):
 
     def _update_title(self) -> None:
         table = self.table
-        parts = [f"Servers {len(table.visible_ids)}/{len(table.fleet.servers)}",
-                 f"sort: {table.sort_name}"]
+        parts = [
+            f"Servers {len(table.visible_ids)}/{len(table.fleet.servers)}",
+            f"sort: {table.sort_name}",
+        ]
         if table.filter:
             parts.append(f"filter: {table.filter.text}")
         if table.marks:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from rich.cells import cell_len as cell_length
 from rich.text import Text
 from textual.binding import Binding
 from textual.coordinate import Coordinate
@@ -106,8 +107,13 @@ class ServerTable(DataTable):
     BINDINGS = [
         Binding("j", "cursor_down", "Down", show=False, id="servers.down"),
         Binding("k", "cursor_up", "Up", show=False, id="servers.up"),
-        Binding("enter", "select_cursor", "Details", id="servers.details",
-                tooltip="Details of the highlighted server"),
+        Binding(
+            "enter",
+            "select_cursor",
+            "Details",
+            id="servers.details",
+            tooltip="Details of the highlighted server",
+        ),
     ]
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -120,6 +126,7 @@ class ServerTable(DataTable):
         self._cells: dict[str, dict[str, Cell]] = {}
         self._order: list[str] = []
         self._columns_shown: tuple[str, ...] = ()
+        self._widths_shown: dict[str, int] = {}
 
     # ---- public ---------------------------------------------------------------------
 
@@ -165,30 +172,46 @@ class ServerTable(DataTable):
 
     # ---- diffing --------------------------------------------------------------------
 
-    def _wanted_columns(self) -> tuple[str, ...]:
-        """The columns that fit the width, dropping from the right (by drop_rank)."""
-        available = self.size.width or self.app.size.width
+    def _content_widths(self) -> dict[str, int]:
+        """Each column's width: fixed, or its widest cell. Set explicitly on the columns
+        so the layout never waits for DataTable's idle-time auto sizing."""
         widths = {}
         for column in COLUMNS:
-            content = max(
-                [len(column.label)] + [len(cells[column.key][0]) for cells in self._cells.values()]
-            )
-            widths[column.key] = (column.width or content) + COLUMN_PADDING
-        shown = [c for c in COLUMNS]
-        droppable = sorted((c for c in COLUMNS if c.drop_rank is not None),
-                           key=lambda c: c.drop_rank)
-        # the vertical scrollbar takes two cells when the rows overflow
-        while sum(widths[c.key] for c in shown) > available - 2 and droppable:
+            if column.width is not None:
+                widths[column.key] = column.width
+            else:
+                widths[column.key] = max(
+                    [len(column.label)]
+                    + [cell_length(cells[column.key][0]) for cells in self._cells.values()]
+                )
+        return widths
+
+    def _wanted_columns(self, widths: dict[str, int]) -> tuple[str, ...]:
+        """The columns that fit the width, dropping from the right (by drop_rank)."""
+        available = self.size.width or self.app.size.width
+        if len(self._order) > max(0, self.size.height - 1):
+            available -= 2  # the vertical scrollbar, when the rows overflow
+        shown = list(COLUMNS)
+        droppable = sorted(
+            (c for c in COLUMNS if c.drop_rank is not None), key=lambda c: c.drop_rank
+        )
+        while sum(widths[c.key] + COLUMN_PADDING for c in shown) > available and droppable:
             shown.remove(droppable.pop(0))
         return tuple(c.key for c in shown)
 
-    def _rebuild(self, columns: tuple[str, ...]) -> None:
+    def _layout(self) -> tuple[tuple[str, ...], dict[str, int]]:
+        widths = self._content_widths()
+        columns = self._wanted_columns(widths)
+        return columns, {key: widths[key] for key in columns}
+
+    def _rebuild(self, columns: tuple[str, ...], widths: dict[str, int]) -> None:
         cursor_key = self._cursor_key()
         self.clear(columns=True)
         for column in COLUMNS:
             if column.key in columns:
-                self.add_column(column.label, key=column.key, width=column.width)
+                self.add_column(column.label, key=column.key, width=widths[column.key])
         self._columns_shown = columns
+        self._widths_shown = widths
         for key in self._order:
             cells = self._cells[key]
             self.add_row(*(Text(*cells[c]) for c in columns), key=key)
@@ -212,9 +235,7 @@ class ServerTable(DataTable):
         visible = [s for s in fleet.servers.values() if self.filter.matches(s)]
         sort_key = SORTS[self.sort_name]
         visible.sort(key=lambda s: sort_key(fleet, s))
-        wanted = {
-            str(s.id): server_cells(s, fleet, now, s.id in self.marks) for s in visible
-        }
+        wanted = {str(s.id): server_cells(s, fleet, now, s.id in self.marks) for s in visible}
         order = [str(s.id) for s in visible]
         cursor_key = self._cursor_key()
         scroll_y = self.scroll_y
@@ -222,9 +243,9 @@ class ServerTable(DataTable):
             old = self._cells
             self._cells = wanted
             self._order = order
-            columns = self._wanted_columns()
-            if columns != self._columns_shown:
-                self._rebuild(columns)
+            columns, widths = self._layout()
+            if columns != self._columns_shown or widths != self._widths_shown:
+                self._rebuild(columns, widths)
                 return
             for key in [k for k in old if k not in wanted]:
                 self.remove_row(key)
@@ -235,7 +256,7 @@ class ServerTable(DataTable):
                     continue
                 for column in columns:
                     if cells[column] != before[column]:
-                        self.update_cell(key, column, Text(*cells[column]), update_width=True)
+                        self.update_cell(key, column, Text(*cells[column]))
             current = [row.key.value for row in self.ordered_rows]
             if current != order:
                 position = {self._cells[k]["name"][0]: i for i, k in enumerate(order)}
@@ -243,7 +264,7 @@ class ServerTable(DataTable):
             self._restore_cursor(cursor_key, scroll_y)
 
     def on_resize(self) -> None:
-        columns = self._wanted_columns()
-        if columns != self._columns_shown:
+        columns, widths = self._layout()
+        if columns != self._columns_shown or widths != self._widths_shown:
             with self.app.batch_update():
-                self._rebuild(columns)
+                self._rebuild(columns, widths)

@@ -1,0 +1,97 @@
+"""End to end: the real `hsnap-tui --demo` in tmux, read off the screen like a user.
+
+These wait for the app to draw (polling the pane with a deadline), never for a fixed
+time. Skipped where tmux is not installed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
+]
+
+
+class Tmux:
+    def __init__(self, command: str, width: int = 100, height: int = 30) -> None:
+        self.name = f"hsnap-e2e-{uuid.uuid4().hex[:8]}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HCLOUD_", "TMUX"))}
+        subprocess.run(
+            [
+                "tmux",
+                "new-session",
+                "-d",
+                "-s",
+                self.name,
+                "-x",
+                str(width),
+                "-y",
+                str(height),
+                f"{command}; echo EXITED:$?; sleep 30",
+            ],
+            check=True,
+            env=env,
+        )
+
+    def screen(self) -> str:
+        return subprocess.run(
+            ["tmux", "capture-pane", "-p", "-t", self.name],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
+    def wait_for(self, *texts: str, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if all(t in screen for t in texts):
+                return screen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{texts} not on screen after {timeout}s:\n{screen}")
+            time.sleep(0.1)
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+
+
+def hsnap_command() -> str:
+    """The installed console script, as a user runs it (python -m as a fallback)."""
+    script = os.path.join(os.path.dirname(sys.executable), "hsnap-tui")
+    return script if os.path.exists(script) else f"{sys.executable} -m hsnap_tui"
+
+
+@pytest.fixture
+def demo():
+    session = Tmux(f"{hsnap_command()} --demo", 100, 30)
+    yield session
+    session.close()
+
+
+def test_demo_shows_the_fleet_with_its_locks_and_quits(demo):
+    screen = demo.wait_for("DEMO", "updated", "db-prod-01", "create_image")
+    assert "Servers 24/24" in screen
+    assert "🔒 create_image" in screen
+    # the rebuild sits further down: sort by lock brings both locks to the top
+    demo.keys("o", "o")
+    screen = demo.wait_for("sort: lock", "rebuild")
+    rows = [line for line in screen.splitlines() if "🔒" in line]
+    assert len(rows) == 2
+    demo.keys("enter")
+    screen = demo.wait_for("Running actions", "Last 10 actions")
+    demo.keys("Escape")
+    demo.wait_for("sort: lock")
+    demo.keys("q")
+    screen = demo.wait_for("EXITED:0")
+    assert "Traceback" not in screen

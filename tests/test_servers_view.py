@@ -1,0 +1,306 @@
+"""The Servers view driven like an operator would, against the simulator: what is on
+screen, and what the simulator was asked."""
+
+from __future__ import annotations
+
+import copy
+import io
+
+from rich.console import Console
+from textual.widgets import DataTable, Input, Static
+
+from hsnap_tui.ui.screens.details import ServerDetailsScreen
+from hsnap_tui.ui.screens.help import HelpScreen
+from hsnap_tui.ui.widgets.server_table import ServerTable
+from tests.conftest import make_app, poll, settle
+
+
+def plain(renderable) -> str:
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text()
+
+
+def table(app) -> ServerTable:
+    return app.screen.query_one(ServerTable)
+
+
+def row_of(app, server_id: int) -> dict[str, str]:
+    t = table(app)
+    columns = [c.key.value for c in t.ordered_columns]
+    values = t.get_row(str(server_id))
+    return {key: str(value) for key, value in zip(columns, values, strict=True)}
+
+
+def names_on_screen(app) -> list[str]:
+    t = table(app)
+    return [str(t.get_row(row.key)[1]) for row in t.ordered_rows]
+
+
+def status_line(app) -> str:
+    return app.status_text().plain
+
+
+def server_named(sim, name: str) -> int:
+    return next(s["id"] for s in sim.world.servers.values() if s["name"] == name)
+
+
+async def test_first_refresh_fills_the_table(make_sim):
+    sim = make_sim(scenario="demo")
+    app = make_app(sim)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert "loading" in status_line(app)
+        await poll(pilot)
+        assert table(app).row_count == 24
+        assert names_on_screen(app) == sorted(s["name"] for s in sim.world.servers.values())
+        line = status_line(app)
+        assert "DEMO" in line and "updated 0s ago" in line
+        assert f"API {3600 - len(sim.requests())}/3600" in line
+        locked = [row_of(app, int(row.key.value))["lock"] for row in table(app).ordered_rows]
+        assert sorted(x for x in locked if x) == ["🔒 create_image 25%", "🔒 rebuild 6%"]
+
+
+async def test_lock_from_another_tool_shows_within_one_fast_tick_and_clears(sim):
+    app = make_app(sim)
+    server_id = server_named(sim, "web-prod-01")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await poll(pilot)
+        assert row_of(app, server_id)["lock"] == ""
+        sim.start_action(server_id, "rebuild_server", 100)
+        sim.clear_requests()
+        sim.advance(app.refresher.next_delay())
+        await poll(pilot)
+        assert [r["path"] for r in sim.requests()] == ["/v1/servers/actions"]
+        assert row_of(app, server_id)["lock"] == "🔒 rebuild 5%"
+        sim.advance(app.refresher.next_delay())
+        await poll(pilot)
+        assert row_of(app, server_id)["lock"] == "🔒 rebuild 10%"
+        sim.advance(100)
+        await poll(pilot)
+        row = row_of(app, server_id)
+        assert row["lock"] == ""
+        assert row["status"] == "running"
+
+
+async def test_only_changed_cells_are_updated(sim):
+    app = make_app(sim)
+    server_id = server_named(sim, "web-prod-01")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await poll(pilot)
+        sim.start_action(server_id, "rebuild_server", 100)
+        sim.advance(5)
+        await poll(pilot)
+        updates: list[tuple[str, str]] = []
+        t = table(app)
+        original = t.update_cell
+
+        def counting(row_key, column_key, value, **kwargs):
+            updates.append((str(row_key), str(column_key)))
+            return original(row_key, column_key, value, **kwargs)
+
+        t.update_cell = counting
+        sim.advance(5)
+        await poll(pilot)
+        assert updates == [(str(server_id), "lock")]
+
+
+async def test_cursor_stays_on_its_server_when_rows_reorder(make_sim):
+    sim = make_sim(servers=60)
+    app = make_app(sim)
+    async with app.run_test(size=(100, 20)) as pilot:
+        await poll(pilot)
+        await pilot.press("o", "o")  # sort by lock: locked servers first
+        assert table(app).sort_name == "lock"
+        for _ in range(30):
+            await pilot.press("j")
+        for _ in range(6):
+            await pilot.press("k")  # away from the bottom edge: no scrolling needed
+        t = table(app)
+        watched = t.highlighted_server_id
+        scroll_before = t.scroll_y
+        assert scroll_before > 0
+        row_before = t.cursor_row
+        # two servers far down the list become locked and move to the top
+        others = [int(k) for k in t.visible_ids if int(k) != watched][-2:]
+        for other in others:
+            sim.start_action(other, "rebuild_server", 300)
+        sim.advance(app.refresher.next_delay())
+        await poll(pilot)
+        assert t.visible_ids[:2] == sorted(others, key=lambda i: sim.world.servers[i]["name"])
+        assert t.highlighted_server_id == watched
+        assert t.cursor_row in (row_before, row_before + 1, row_before + 2)
+        assert t.scroll_y == scroll_before
+
+
+async def test_rows_appear_and_vanish_with_the_fleet(sim):
+    app = make_app(sim)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await poll(pilot)
+        gone = server_named(sim, "web-prod-01")
+        del sim.world.servers[gone]
+        new = copy.deepcopy(sim.world.servers[server_named(sim, "db-prod-01")])
+        new["id"], new["name"] = 99_000_001, "db-prod-99"
+        sim.world.servers[new["id"]] = new
+        await pilot.press("r")
+        await settle(pilot)
+        names = names_on_screen(app)
+        assert "web-prod-01" not in names and "db-prod-99" in names
+        assert table(app).row_count == 24
+
+
+async def test_filter_by_name_and_label_selector(sim):
+    app = make_app(sim)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await poll(pilot)
+        await pilot.press("slash")
+        await pilot.press(*"cache")
+        assert names_on_screen(app) and all("cache" in n for n in names_on_screen(app))
+        field = app.screen.query_one("#filter-input", Input)
+        field.value = "env=prod,role in (db,web)"
+        await pilot.pause()
+        expected = sorted(
+            s["name"]
+            for s in sim.world.servers.values()
+            if s["labels"]["env"] == "prod" and s["labels"]["role"] in ("db", "web")
+        )
+        assert names_on_screen(app) == expected
+        assert "filter: env=prod,role in (db,web)" in table(app).border_title
+        field.value = "role in (db"
+        await pilot.pause()
+        error = app.screen.query_one("#filter-error", Static)
+        assert "unbalanced" in plain(error.content)
+        assert names_on_screen(app) == expected  # the last good filter stays
+        await pilot.press("escape")
+        assert table(app).row_count == 24
+        assert not app.screen.query_one("#filter-bar").display
+
+
+async def test_marks_and_sort(sim):
+    app = make_app(sim)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await poll(pilot)
+        await pilot.press("space", "space")
+        t = table(app)
+        assert len(t.marks) == 2
+        marked = [row_of(app, sid)["mark"] for sid in t.marks]
+        assert marked == ["●", "●"]
+        assert "marked: 2" in t.border_title
+        await pilot.press("o")
+        assert t.sort_name == "status"
+        statuses = [row_of(app, sid)["status"] for sid in t.visible_ids]
+        assert statuses == sorted(statuses)
+        await pilot.press("escape")
+        assert not t.marks
+
+
+async def test_stale_marker_under_503s_and_recovery(sim):
+    app = make_app(sim)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await poll(pilot)
+        sim.add_fault("http_503", count=2)
+        sim.advance(app.refresher.next_delay())
+        await poll(pilot)
+        sim.advance(1)
+        assert status_line(app).count("STALE 6s — retrying in 1s") == 1
+        assert table(app).row_count == 24  # last data still shown
+        sim.advance(1)
+        await poll(pilot)
+        assert "STALE 7s — retrying in 4s" in status_line(app)
+        sim.advance(4)
+        await poll(pilot)
+        line = status_line(app)
+        assert "STALE" not in line and "updated 0s ago" in line
+
+
+async def test_details_show_everything_and_fetch_last_actions_once(sim):
+    app = make_app(sim)
+    server_id = server_named(sim, "db-prod-01")
+    async with app.run_test(size=(120, 50)) as pilot:
+        await poll(pilot)
+        t = table(app)
+        t.move_cursor(row=t.get_row_index(str(server_id)))
+        sim.clear_requests()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ServerDetailsScreen)
+        assert [(r["path"], r["query"]) for r in sim.requests()] == [
+            (
+                f"/v1/servers/{server_id}/actions",
+                {"sort": ["started:desc"], "per_page": ["10"], "page": ["1"]},
+            )
+        ]
+        overview = plain(app.screen.query_one("#overview", Static).content)
+        server = sim.world.servers[server_id]
+        for text in (
+            "db-prod-01",
+            server["server_type"]["name"],
+            server["location"]["name"],
+            "env=",
+            "Protection",
+        ):
+            assert text in overview
+        recent = app.screen.query_one("#recent", DataTable)
+        assert 0 < recent.row_count <= 10
+        snaps = app.screen.query_one("#snapshots", DataTable)
+        expected = [
+            i
+            for i in sim.world.images.values()
+            if i["type"] == "snapshot" and (i["created_from"] or {}).get("id") == server_id
+        ]
+        assert snaps.row_count == max(1, len(expected))
+        await pilot.press("escape")
+        assert not isinstance(app.screen, ServerDetailsScreen)
+
+
+async def test_help_lists_every_binding_with_its_id(sim):
+    app = make_app(sim)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        ids = {row[3] for row in app.screen.bindings}
+        assert {
+            "servers.filter",
+            "servers.clear",
+            "servers.sort",
+            "servers.mark",
+            "servers.details",
+            "app.quit",
+            "app.help",
+            "app.refresh",
+        } <= ids
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_narrow_terminal_keeps_name_and_lock(make_sim):
+    sim = make_sim(scenario="demo")
+    app = make_app(sim)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await poll(pilot)
+        columns = [c.key.value for c in table(app).ordered_columns]
+        assert "name" in columns and "lock" in columns
+        assert "snapshots" not in columns
+        await pilot.resize_terminal(160, 40)
+        await pilot.pause()
+        assert [c.key.value for c in table(app).ordered_columns][-1] == "snapshots"
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert "snapshots" not in [c.key.value for c in table(app).ordered_columns]
+
+
+async def test_quit_key_exits(sim):
+    app = make_app(sim)
+    async with app.run_test() as pilot:
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+async def test_no_color_is_respected_and_locks_do_not_rely_on_colour(sim, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app(sim)
+    server_id = server_named(sim, "web-prod-01")
+    sim.start_action(server_id, "rebuild_server", 100)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await poll(pilot)
+        assert app.no_color
+        assert row_of(app, server_id)["lock"].startswith("🔒 rebuild")

@@ -1,0 +1,89 @@
+"""SVG snapshots of each view, from the demo fleet on a stopped clock.
+
+Update after an intended change with `pytest tests/test_snapshots.py --snapshot-update`
+and look at the report."""
+
+from __future__ import annotations
+
+from textual.widgets import Input
+
+from hsnap_tui.ui.widgets.server_table import ServerTable
+from tests.conftest import make_app, poll, settle
+
+
+async def loaded(pilot) -> None:
+    await poll(pilot)
+
+
+def demo_app(make_sim):
+    return make_app(make_sim(scenario="demo"))
+
+
+def test_servers_80x24(make_sim, snap_compare):
+    assert snap_compare(demo_app(make_sim), terminal_size=(80, 24), run_before=loaded)
+
+
+def test_servers_120x40(make_sim, snap_compare):
+    assert snap_compare(demo_app(make_sim), terminal_size=(120, 40), run_before=loaded)
+
+
+def test_servers_marked_and_sorted_by_lock(make_sim, snap_compare):
+    async def run_before(pilot) -> None:
+        await poll(pilot)
+        await pilot.press("space", "space", "o", "o")
+
+    assert snap_compare(demo_app(make_sim), terminal_size=(120, 30), run_before=run_before)
+
+
+def test_servers_filter_with_bad_selector(make_sim, snap_compare):
+    async def run_before(pilot) -> None:
+        await poll(pilot)
+        await pilot.press("slash")
+        field = pilot.app.screen.query_one("#filter-input", Input)
+        field.cursor_blink = False
+        await pilot.press(*"role in (db")
+        await pilot.pause()
+
+    assert snap_compare(demo_app(make_sim), terminal_size=(100, 30), run_before=run_before)
+
+
+def test_servers_stale(make_sim, snap_compare):
+    sim = make_sim(scenario="demo")
+    app = make_app(sim)
+
+    async def run_before(pilot) -> None:
+        await poll(pilot)
+        sim.add_fault("http_503", count=1)
+        sim.advance(app.refresher.next_delay())
+        await poll(pilot)
+        app.clear_notifications()
+        sim.advance(1)
+        for status in app.screen.query("StatusBar"):
+            status.refresh_status()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(100, 24), run_before=run_before)
+
+
+def test_server_details(make_sim, snap_compare):
+    sim = make_sim(scenario="demo")
+    app = make_app(sim)
+
+    async def run_before(pilot) -> None:
+        await poll(pilot)
+        table = app.screen.query_one(ServerTable)
+        db = next(s["id"] for s in sim.world.servers.values() if s["name"] == "db-prod-01")
+        table.move_cursor(row=table.get_row_index(str(db)))
+        await pilot.press("enter")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=(120, 50), run_before=run_before)
+
+
+def test_help(make_sim, snap_compare):
+    async def run_before(pilot) -> None:
+        await poll(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+
+    assert snap_compare(demo_app(make_sim), terminal_size=(110, 30), run_before=run_before)
