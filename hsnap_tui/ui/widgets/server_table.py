@@ -201,6 +201,10 @@ class ServerTable(DataTable):
 
     def _layout(self) -> tuple[tuple[str, ...], dict[str, int]]:
         widths = self._content_widths()
+        # Columns only grow while the set is unchanged, so a refresh rebuilds the table
+        # only when a value is wider than any before (a resize starts afresh).
+        for key, shown in self._widths_shown.items():
+            widths[key] = max(widths[key], shown)
         columns = self._wanted_columns(widths)
         return columns, {key: widths[key] for key in columns}
 
@@ -264,6 +268,7 @@ class ServerTable(DataTable):
             self._restore_cursor(cursor_key, scroll_y)
 
     def on_resize(self) -> None:
+        self._widths_shown = {}
         columns, widths = self._layout()
         if columns != self._columns_shown or widths != self._widths_shown:
             with self.app.batch_update():
