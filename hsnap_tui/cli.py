@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FRACTION",
         help="share of the project's rate limit to use (default 0.25)",
     )
+    parser.add_argument(
+        "--demo-speed", type=float, default=1.0, metavar="X", help=argparse.SUPPRESS
+    )  # simulated seconds per second in --demo
     parser.add_argument("--version", action="version", version=f"hsnap-tui {__version__}")
     return parser
 
@@ -73,8 +76,10 @@ def run_demo(args: argparse.Namespace) -> int:
     from hsnap_tui.ui.app import HsnapApp
 
     token = secrets.token_hex(16)  # only this process knows it
-    with Simulator(token=token, servers=24, seed=1, speed=1.0, scenario="demo") as sim:
+    speed = min(max(args.demo_speed, 0.0), 1000.0)
+    with Simulator(token=token, servers=24, seed=1, speed=speed, scenario="demo") as sim:
         api = HetznerApi(token, sim.url)
+        # The demo's requests go to a simulator: they stay out of the real audit file.
         app = HsnapApp(api, demo=True, refresh=args.refresh, budget=args.api_budget)
         app.run()
     return app.return_code or 0

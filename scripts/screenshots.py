@@ -53,10 +53,39 @@ async def details(pilot, sim) -> None:
     await pilot.press("enter")
 
 
+async def _start_jobs(pilot, sim) -> None:
+    app = pilot.app
+    table = app.screen.query_one(ServerTable)
+    for name in ("web-prod-01", "worker-prod-01", "api-prod-01"):
+        server_id = next(s["id"] for s in sim.world.servers.values() if s["name"] == name)
+        table.move_cursor(row=table.get_row_index(str(server_id)))
+        await pilot.press("space")
+    await pilot.press("s", "enter")
+    await app.workers.wait_for_complete()
+    for _ in range(6):  # half a minute of snapshots
+        sim.advance(5)
+        app.refresher.request_fast()
+        app.start_poll()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    app.clear_notifications()
+
+
+async def snapshot_progress(pilot, sim) -> None:
+    await _start_jobs(pilot, sim)
+
+
+async def activity(pilot, sim) -> None:
+    await _start_jobs(pilot, sim)
+    await pilot.press("3")
+
+
 async def main() -> None:
     OUT.mkdir(exist_ok=True)
     await shoot("servers", (110, 32), servers)
     await shoot("server-details", (110, 44), details)
+    await shoot("snapshot-progress", (110, 34), snapshot_progress)
+    await shoot("activity", (130, 24), activity)
 
 
 if __name__ == "__main__":

@@ -95,3 +95,23 @@ def test_demo_shows_the_fleet_with_its_locks_and_quits(demo):
     demo.keys("q")
     screen = demo.wait_for("EXITED:0")
     assert "Traceback" not in screen
+
+
+def test_demo_snapshot_runs_to_the_end():
+    # a faster simulated clock, so that a snapshot of minutes takes seconds
+    session = Tmux(f"{hsnap_command()} --demo --demo-speed 40", 100, 30)
+    try:
+        session.wait_for("DEMO", "api-prod-01")
+        session.keys("s")
+        session.wait_for("Snapshot 1 server", "wait for the lock to clear")
+        session.keys("Enter")
+        screen = session.wait_for("Snapshot jobs · 1 active", "running")
+        assert "api-prod-01" in screen
+        session.wait_for("done", timeout=90)  # the notification of the finished job
+        session.keys("3")
+        screen = session.wait_for("Snapshot jobs of this run", "succeeded", "201 created")
+        assert "api-prod-01" in screen
+        session.keys("q")
+        session.wait_for("EXITED:0")  # nothing active: quits without asking
+    finally:
+        session.close()

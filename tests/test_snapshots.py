@@ -87,3 +87,61 @@ def test_help(make_sim, snap_compare):
         await pilot.pause()
 
     assert snap_compare(demo_app(make_sim), terminal_size=(110, 30), run_before=run_before)
+
+
+def test_snapshot_dialog(make_sim, snap_compare):
+    sim = make_sim(scenario="demo")
+    app = make_app(sim)
+
+    async def run_before(pilot) -> None:
+        await poll(pilot)
+        table = app.screen.query_one(ServerTable)
+        for name in ("db-prod-01", "worker-prod-01"):
+            server_id = next(s["id"] for s in sim.world.servers.values() if s["name"] == name)
+            table.move_cursor(row=table.get_row_index(str(server_id)))
+            await pilot.press("space")
+        await pilot.press("s")
+        for field in app.screen.query(Input):
+            field.cursor_blink = False
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+async def _jobs_running(pilot, sim, app) -> None:
+    await poll(pilot)
+    table = app.screen.query_one(ServerTable)
+    for name in ("web-prod-01", "worker-prod-01", "api-prod-01"):
+        server_id = next(s["id"] for s in sim.world.servers.values() if s["name"] == name)
+        table.move_cursor(row=table.get_row_index(str(server_id)))
+        await pilot.press("space")
+    await pilot.press("s", "enter")
+    await poll(pilot)
+    for _ in range(3):
+        sim.advance(5)
+        app.refresher.request_fast()
+        await poll(pilot)
+    app.clear_notifications()
+    await pilot.pause()
+
+
+def test_jobs_panel_progress(make_sim, snap_compare):
+    sim = make_sim(scenario="demo")
+    app = make_app(sim)
+
+    async def run_before(pilot) -> None:
+        await _jobs_running(pilot, sim, app)
+
+    assert snap_compare(app, terminal_size=(100, 32), run_before=run_before)
+
+
+def test_activity_view(make_sim, snap_compare):
+    sim = make_sim(scenario="demo")
+    app = make_app(sim)
+
+    async def run_before(pilot) -> None:
+        await _jobs_running(pilot, sim, app)
+        await pilot.press("3")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(140, 30), run_before=run_before)

@@ -139,6 +139,46 @@ class HetznerApi:
             found.extend(Action.from_json(a) for a in body["actions"])
         return found
 
+    # ---- snapshots ------------------------------------------------------------------
+
+    def create_image(
+        self, server_id: int, description: str, labels: dict[str, str]
+    ) -> tuple[Snapshot, Action]:
+        """`POST /servers/{id}/actions/create_image`, sent exactly once (no retries)."""
+        body = self.client.request(
+            "POST",
+            f"/servers/{server_id}/actions/create_image",
+            json={"type": "snapshot", "description": description, "labels": labels},
+        )
+        return Snapshot.from_json(body["image"]), Action.from_json(body["action"])
+
+    def image(self, image_id: int) -> Snapshot:
+        return Snapshot.from_json(self.client.request("GET", f"/images/{image_id}")["image"])
+
+    def find_snapshot(self, server_id: int, description: str, since: float) -> Snapshot | None:
+        """The snapshot of this server with this description created at or after
+        `since` (API clock), newest first; pages only as far back as `since`."""
+        page = 1
+        while page:
+            body = self.client.request(
+                "GET",
+                "/images",
+                params={
+                    "type": "snapshot",
+                    "sort": "created:desc",
+                    "per_page": PER_PAGE,
+                    "page": page,
+                },
+            )
+            for data in body["images"]:
+                image = Snapshot.from_json(data)
+                if image.created is not None and image.created < since:
+                    return None
+                if image.server_id == server_id and image.description == description:
+                    return image
+            page = body["meta"]["pagination"]["next_page"]
+        return None
+
     def server_actions(self, server_id: int, limit: int = 10) -> list[Action]:
         """The server's latest actions, newest first (one request)."""
         body = self.client.request(

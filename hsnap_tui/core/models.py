@@ -152,6 +152,23 @@ class Snapshot:
     labels: dict[str, str] = field(default_factory=dict, hash=False, compare=True)
 
     @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Snapshot:
+        created_from = data.get("created_from") or {}
+        return cls(
+            id=data["id"],
+            description=data.get("description") or "",
+            status=data["status"],
+            image_type=data["type"],
+            created=_ts(data.get("created")),
+            server_id=created_from.get("id"),
+            server_name=created_from.get("name"),
+            image_size_gb=data.get("image_size"),
+            disk_size_gb=data.get("disk_size"),
+            protected=bool((data.get("protection") or {}).get("delete")),
+            labels=dict(data.get("labels") or {}),
+        )
+
+    @classmethod
     def from_sdk(cls, image: Any) -> Snapshot:
         created_from = image.created_from
         return cls(

@@ -28,7 +28,7 @@ from hcloud import APIException
 from .api import PER_PAGE, HetznerApi
 from .errors import explain
 from .fleet import FleetState
-from .models import Action
+from .models import Action, Snapshot
 
 DEFAULT_LIMIT = 3600  # requests per hour, until the API tells us otherwise
 FAST_SHARE = 0.85  # of the budget, for the lock lane …
@@ -63,6 +63,7 @@ class Refresher:
         refresh: float = 5.0,
         budget: float = 0.25,
         clock: Callable[[], float] = time.monotonic,
+        extra_fast_cost: Callable[[], int] = lambda: 0,
     ) -> None:
         if refresh <= 0:
             raise ValueError("refresh must be positive")
@@ -72,6 +73,8 @@ class Refresher:
         self.refresh = refresh
         self.budget = budget
         self.clock = clock
+        # requests made on every fast tick besides the lane itself (job progress polls)
+        self.extra_fast_cost = extra_fast_cost
         self.fleet = FleetState()
         self.last_success: float | None = None  # clock time of the last good poll
         self.failures = 0
@@ -99,7 +102,7 @@ class Refresher:
         return rate / THROTTLE_FACTOR if self.throttled else rate
 
     def fast_cost(self) -> int:
-        return pages(len(self.fleet.running))
+        return pages(len(self.fleet.running)) + self.extra_fast_cost()
 
     def slow_cost(self) -> int:
         return pages(len(self.fleet.servers)) + pages(len(self.fleet.snapshots))
@@ -127,6 +130,25 @@ class Refresher:
             gained = (now - self._tokens_at) * self.requests_per_second()
             self._tokens = min(capacity, self._tokens + gained)
         self._tokens_at = now
+
+    def charge(self, requests_sent: int) -> None:
+        """Count requests made outside `poll()` (job steps) against the budget."""
+        self._tokens -= requests_sent
+
+    def request_fast(self) -> None:
+        """Make the fast lane due now (new jobs want fresh locks), budget permitting."""
+        self._next_fast = 0.0
+
+    def add_snapshots(self, snapshots: list[Snapshot]) -> FleetState:
+        """Fold snapshots that just finished into the fleet, before the slow lane
+        reads them, so that "last snapshot" is current at once."""
+        known = {s.id: s for s in self.fleet.snapshots}
+        known.update({s.id: s for s in snapshots})
+        fleet = self.fleet
+        self.fleet = FleetState(
+            fleet.servers, fleet.running, tuple(known.values()), fleet.explained_at_slow
+        )
+        return self.fleet
 
     def request_full(self) -> None:
         """Make both lanes due now (the `r` key), budget or not."""

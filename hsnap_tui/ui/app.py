@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from rich.text import Text
 from textual import work
@@ -12,16 +13,23 @@ from textual.binding import Binding
 from textual.worker import Worker, WorkerState
 
 from hsnap_tui.core.api import DEFAULT_ENDPOINT, HetznerApi
+from hsnap_tui.core.audit import AuditLog
 from hsnap_tui.core.fleet import FleetState
-from hsnap_tui.core.refresh import Refresher
+from hsnap_tui.core.jobs import JobEngine, JobEvent, JobState
+from hsnap_tui.core.refresh import Refresher, pages
 from hsnap_tui.ui.messages import FleetRefreshed
+from hsnap_tui.ui.screens.activity import ActivityScreen
+from hsnap_tui.ui.screens.confirm import ConfirmScreen
 from hsnap_tui.ui.screens.help import HelpScreen
 from hsnap_tui.ui.screens.servers import ServersScreen
+from hsnap_tui.ui.screens.snapshot_dialog import SnapshotRequest
 
 
 class HsnapApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "hsnap-tui"
+    MODES = {"servers": ServersScreen, "activity": ActivityScreen}
+    DEFAULT_MODE = "servers"
 
     BINDINGS = [
         Binding("q", "quit", "Quit", id="app.quit", tooltip="Quit hsnap-tui"),
@@ -35,11 +43,19 @@ class HsnapApp(App):
         ),
         Binding(
             "1",
-            "view_servers",
+            "switch_mode('servers')",
             "Servers",
             id="app.view.servers",
             show=False,
-            tooltip="The servers view",
+            tooltip="View 1: the servers",
+        ),
+        Binding(
+            "3",
+            "switch_mode('activity')",
+            "Activity",
+            id="app.view.activity",
+            show=False,
+            tooltip="View 3: snapshot jobs and the audit log",
         ),
     ]
 
@@ -54,6 +70,7 @@ class HsnapApp(App):
         now: Callable[[], float] = time.time,
         clock: Callable[[], float] = time.monotonic,
         poll_live: bool = True,
+        audit: AuditLog | None = None,
     ) -> None:
         super().__init__()
         self.api = api
@@ -61,7 +78,18 @@ class HsnapApp(App):
         self.demo = demo
         self.now = now
         self.poll_live = poll_live
-        self.refresher = Refresher(api, refresh=refresh, budget=budget, clock=clock)
+        self.audit = audit or AuditLog(None, context=context or "", endpoint=api.endpoint, now=now)
+        self.jobs = JobEngine(api, self.audit, now=now)
+        self.refresher = Refresher(
+            api,
+            refresh=refresh,
+            budget=budget,
+            clock=clock,
+            extra_fast_cost=lambda: (
+                pages(len(ids)) if (ids := self.jobs.running_action_ids()) else 0
+            ),
+        )
+        self.views: set = set()  # mounted screens that show the fleet or the jobs
         self.last_error: str | None = None
         self._polling = False
         self._poll_again = False
@@ -72,7 +100,6 @@ class HsnapApp(App):
         return self.refresher.fleet
 
     def on_mount(self) -> None:
-        self.push_screen(ServersScreen())
         if self.poll_live:
             self.start_poll()
 
@@ -91,7 +118,17 @@ class HsnapApp(App):
 
     @work(thread=True, exit_on_error=False, group="refresh")
     def _poll_worker(self) -> None:
-        self.post_message(FleetRefreshed(self.refresher.poll()))
+        result = self.refresher.poll()
+        events: list[JobEvent] = []
+        if "fast" in result.lanes and result.error is None and self.jobs.active_jobs():
+            # Jobs step right after a good fast-lane poll: their lock picture is fresh.
+            sent = self.api.monitor.requests_sent
+            events, snapshots = self.jobs.step(self.refresher.fleet)
+            self.refresher.charge(self.api.monitor.requests_sent - sent)
+            if snapshots:
+                fleet = self.refresher.add_snapshots(snapshots)
+                result = replace(result, fleet=fleet)
+        self.post_message(FleetRefreshed(result, events))
 
     def on_fleet_refreshed(self, message: FleetRefreshed) -> None:
         self._polling = False
@@ -113,6 +150,15 @@ class HsnapApp(App):
             self.last_error = None
         if result.fleet is not None:
             self._show_fleet(result.fleet)
+        self._show_jobs()
+        for event in message.events:
+            failed = event.job.state == JobState.FAILED
+            self.notify(
+                event.message,
+                title="Snapshot job",
+                severity="error" if failed else "information",
+                timeout=10 if failed else 6,
+            )
         self._refresh_status()
         if self._poll_again:
             self._poll_again = False
@@ -130,9 +176,67 @@ class HsnapApp(App):
 
     def _show_fleet(self, fleet: FleetState) -> None:
         now = self.now()
-        for screen in self.screen_stack:
-            if hasattr(screen, "fleet_changed"):
-                screen.fleet_changed(fleet, now)
+        for view in list(self.views):
+            if hasattr(view, "fleet_changed"):
+                view.fleet_changed(fleet, now)
+
+    def _show_jobs(self) -> None:
+        jobs, now = self.jobs.jobs(), self.now()
+        for view in list(self.views):
+            if hasattr(view, "jobs_changed"):
+                view.jobs_changed(jobs, now)
+
+    # ---- snapshot jobs --------------------------------------------------------------
+
+    def submit_snapshots(self, request: SnapshotRequest) -> None:
+        queued, refused = self.jobs.submit(
+            request.servers, request.template, request.labels, request.policy
+        )
+        for server, reason in refused:
+            self.notify(f"{server.name} {reason}; nothing sent", severity="warning")
+        if queued:
+            names = ", ".join(j.server_name for j in queued[:3])
+            more = f" and {len(queued) - 3} more" if len(queued) > 3 else ""
+            self.notify(f"Queued: {names}{more}", title="Snapshot jobs", timeout=4)
+            self.refresher.request_fast()
+            self.start_poll()
+        self._show_jobs()
+
+    def cancel_job(self, job_id: int) -> None:
+        problem = self.jobs.cancel(job_id)
+        if problem:
+            self.notify(f"Job {job_id}: {problem}", severity="warning")
+        else:
+            job = self.jobs.get(job_id)
+            self.notify(f"Cancelled the snapshot of {job.server_name if job else job_id}")
+        self._show_jobs()
+
+    async def action_quit(self) -> None:
+        active = self.jobs.active_jobs()
+        if not active:
+            self.exit()
+            return
+        running = sum(j.state in (JobState.RUNNING, JobState.CREATING) for j in active)
+        waiting = len(active) - running
+        message = (
+            f"{len(active)} snapshot job{'s are' if len(active) != 1 else ' is'} still active."
+            f"\n\nHetzner finishes the {running} snapshot{'s' if running != 1 else ''} already "
+            "started even if you quit; hsnap-tui just stops watching them."
+        )
+        if waiting:
+            message += (
+                f" The {waiting} queued or waiting job{'s' if waiting != 1 else ''} "
+                "will not be sent."
+            )
+
+        def answered(quit_now: bool | None) -> None:
+            if quit_now:
+                self.exit()
+
+        self.push_screen(
+            ConfirmScreen("Quit hsnap-tui?", message + "\n\nQuit anyway?", yes="Quit", no="Stay"),
+            answered,
+        )
 
     def _refresh_status(self) -> None:
         for status in self.screen.query("StatusBar"):
@@ -181,10 +285,6 @@ class HsnapApp(App):
     def action_refresh(self) -> None:
         self.refresher.request_full()
         self.start_poll()
-
-    def action_view_servers(self) -> None:
-        while len(self.screen_stack) > 2:
-            self.pop_screen()
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from textual.message import Message
 
+from hsnap_tui.core.jobs import JobEvent
 from hsnap_tui.core.models import Action
 from hsnap_tui.core.refresh import PollResult
 
 
 class FleetRefreshed(Message):
-    """A refresh poll finished (with new data, or with an error)."""
+    """A refresh poll finished (with new data, or with an error), and the snapshot jobs
+    took their step."""
 
-    def __init__(self, result: PollResult) -> None:
+    def __init__(self, result: PollResult, events: list[JobEvent] | None = None) -> None:
         super().__init__()
         self.result = result
+        self.events = events or []
 
 
 class ServerActionsLoaded(Message):

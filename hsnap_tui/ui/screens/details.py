@@ -55,7 +55,11 @@ class ServerDetailsScreen(Screen):
             yield DataTable(id="snapshots", cursor_type="row", show_cursor=False)
         yield Footer()
 
+    def on_unmount(self) -> None:
+        self.app.views.discard(self)
+
     def on_mount(self) -> None:
+        self.app.views.add(self)
         recent = self.query_one("#recent", DataTable)
         recent.add_columns("ID", "Command", "Status", "Progress", "Started", "Duration")
         snaps = self.query_one("#snapshots", DataTable)

@@ -10,6 +10,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from hsnap_tui.core.fleet import FleetState
+from hsnap_tui.core.jobs import Job
+from hsnap_tui.ui.screens.snapshot_dialog import SnapshotDialog, SnapshotRequest
+from hsnap_tui.ui.widgets.jobs_panel import JobsPanel
 from hsnap_tui.ui.widgets.server_table import ServerTable
 from hsnap_tui.ui.widgets.status_bar import StatusBar
 
@@ -40,6 +43,13 @@ class ServersScreen(Screen):
             id="servers.mark",
             tooltip="Mark or unmark the highlighted server",
         ),
+        Binding(
+            "s",
+            "snapshot",
+            "Snapshot",
+            id="servers.snapshot",
+            tooltip="Snapshot the highlighted server, or all marked ones",
+        ),
     ]
 
     _filter_problem: str | None = None
@@ -52,12 +62,21 @@ class ServersScreen(Screen):
             )
             yield Static("", id="filter-error")
         yield ServerTable(id="servers")
+        yield JobsPanel(id="jobs-panel")
         yield Footer()
 
     def on_mount(self) -> None:
+        self.app.views.add(self)
         self.query_one("#filter-bar").display = False
         self.table.focus()
         self.fleet_changed(self.app.fleet, self.app.now())
+        self.jobs_changed(self.app.jobs.jobs(), self.app.now())
+
+    def on_unmount(self) -> None:
+        self.app.views.discard(self)
+
+    def jobs_changed(self, jobs: list[Job], now: float) -> None:
+        self.query_one(JobsPanel).show_jobs(jobs, now)
 
     @property
     def table(self) -> ServerTable:
@@ -129,6 +148,40 @@ class ServersScreen(Screen):
             from hsnap_tui.ui.screens.details import ServerDetailsScreen
 
             self.app.push_screen(ServerDetailsScreen(server_id))
+
+    def action_snapshot(self) -> None:
+        table = self.table
+        fleet = table.fleet
+        if table.marks:
+            ids = [i for i in table.visible_ids if i in table.marks]
+            ids += [i for i in table.marks if i not in ids and i in fleet.servers]
+        else:
+            highlighted = table.highlighted_server_id
+            ids = [highlighted] if highlighted is not None else []
+        servers = [fleet.servers[i] for i in ids if i in fleet.servers]
+        if not servers:
+            self.notify(
+                "No server to snapshot: highlight one or mark some with space.", severity="warning"
+            )
+            return
+        busy = [s for s in servers if self.app.jobs.active_for(s.id) is not None]
+        for server in busy:
+            self.notify(
+                f"{server.name} already has an active snapshot job; nothing sent.",
+                severity="warning",
+            )
+        servers = [s for s in servers if s not in busy]
+        if not servers:
+            return
+        locked = {s.id for s in servers if fleet.lock(s.id).held}
+
+        def confirmed(request: SnapshotRequest | None) -> None:
+            if request is not None:
+                self.app.submit_snapshots(request)
+                table.clear_marks()
+                self._update_title()
+
+        self.app.push_screen(SnapshotDialog(servers, locked), confirmed)
 
     @on(DataTable.RowSelected)
     def _row_selected(self) -> None:
