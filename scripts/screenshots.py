@@ -80,12 +80,23 @@ async def activity(pilot, sim) -> None:
     await pilot.press("3")
 
 
+async def action_inspector(pilot, sim) -> None:
+    table = pilot.app.screen.query_one(ServerTable)
+    web = next(s["id"] for s in sim.world.servers.values() if s["name"] == "web-prod-01")
+    table.move_cursor(row=table.get_row_index(str(web)))
+    await pilot.press("i")
+    sim.advance(30)
+    pilot.app.refresher.request_fast()
+    pilot.app.start_poll()
+
+
 async def main() -> None:
     OUT.mkdir(exist_ok=True)
     await shoot("servers", (110, 32), servers)
     await shoot("server-details", (110, 44), details)
     await shoot("snapshot-progress", (110, 34), snapshot_progress)
     await shoot("activity", (130, 24), activity)
+    await shoot("action-inspector", (100, 22), action_inspector)
 
 
 if __name__ == "__main__":

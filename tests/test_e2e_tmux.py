@@ -115,3 +115,31 @@ def test_demo_snapshot_runs_to_the_end():
         session.wait_for("EXITED:0")  # nothing active: quits without asking
     finally:
         session.close()
+
+
+def test_the_original_story_locked_server_inspected_then_snapshotted():
+    """Another tool (the demo's rebuild) holds web-prod-01. The operator snapshots it,
+    sees why it waits, inspects the blocking action, and the snapshot succeeds once the
+    lock clears."""
+    session = Tmux(f"{hsnap_command()} --demo --demo-speed 20", 110, 32)
+    try:
+        session.wait_for("DEMO", "web-prod-01", "rebuild")
+        session.keys("/")
+        session.wait_for("name or label selector")
+        session.keys("web-prod-01", "Enter")
+        session.wait_for("filter: web-prod-01")
+        session.keys("s")
+        session.wait_for("Snapshot 1 server", "locked now")
+        session.keys("Enter")
+        screen = session.wait_for("waiting: #", "rebuild")
+        assert "Snapshot jobs · 1 active" in screen
+        session.keys("i")
+        screen = session.wait_for("rebuild_server", "Resources", "web-prod-01", "following live")
+        assert "running" in screen
+        session.keys("Escape")
+        session.wait_for("done", timeout=120)  # lock cleared, snapshot sent and finished
+        session.keys("3")
+        screen = session.wait_for("succeeded", "201 created")
+        assert "web-prod-01" in screen
+    finally:
+        session.close()

@@ -145,3 +145,47 @@ def test_activity_view(make_sim, snap_compare):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(140, 30), run_before=run_before)
+
+
+def test_action_inspector(make_sim, snap_compare):
+    sim = make_sim(scenario="demo")
+    app = make_app(sim)
+
+    async def run_before(pilot) -> None:
+        await poll(pilot)
+        table = app.screen.query_one(ServerTable)
+        web = next(s["id"] for s in sim.world.servers.values() if s["name"] == "web-prod-01")
+        table.move_cursor(row=table.get_row_index(str(web)))
+        await pilot.press("i")
+        sim.advance(20)
+        app.refresher.request_fast()
+        await poll(pilot)
+
+    assert snap_compare(app, terminal_size=(100, 24), run_before=run_before)
+
+
+def test_action_id_dialog_explains_a_correlation_id(make_sim, snap_compare):
+    async def run_before(pilot) -> None:
+        await poll(pilot)
+        await pilot.press("a")
+        field = pilot.app.screen.query_one(Input)
+        field.cursor_blink = False
+        field.value = "f21b9dc9d1535310"
+        await pilot.press("enter")
+        await pilot.pause()
+
+    assert snap_compare(demo_app(make_sim), terminal_size=(100, 24), run_before=run_before)
+
+
+def test_lock_explanation(make_sim, snap_compare):
+    sim = make_sim(scenario="demo")
+    app = make_app(sim)
+
+    async def run_before(pilot) -> None:
+        api = next(s["id"] for s in sim.world.servers.values() if s["name"] == "api-prod-01")
+        sim.start_action(api, "migrate_server", 600, visible=False)
+        await poll(pilot)
+        await pilot.press("i")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(100, 24), run_before=run_before)

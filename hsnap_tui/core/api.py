@@ -179,6 +179,13 @@ class HetznerApi:
             page = body["meta"]["pagination"]["next_page"]
         return None
 
+    def action(self, action_id: int) -> Action:
+        """`GET /actions/{id}`; APIException `not_found` for an unknown ID."""
+        return Action.from_json(self.client.request("GET", f"/actions/{action_id}")["action"])
+
+    def server(self, server_id: int) -> Server:
+        return Server.from_sdk(self.client.servers.get_by_id(server_id))
+
     def server_actions(self, server_id: int, limit: int = 10) -> list[Action]:
         """The server's latest actions, newest first (one request)."""
         body = self.client.request(

@@ -74,9 +74,12 @@ class FleetState:
         snapshots: tuple[Snapshot, ...] = (),
         explained_at_slow: frozenset[int] = frozenset(),
         *,
+        servers_request_id: str | None = None,
         _snapshot_index: dict[int, list[Snapshot]] | None = None,
     ) -> None:
         self.servers: dict[int, Server] = servers or {}
+        # the correlation ID of the server list: what support needs about a locked flag
+        self.servers_request_id = servers_request_id
         self.running = tuple(running)
         self.snapshots = tuple(snapshots)
         self.explained_at_slow = explained_at_slow
@@ -97,6 +100,7 @@ class FleetState:
             running,
             self.snapshots,
             self.explained_at_slow,
+            servers_request_id=self.servers_request_id,
             _snapshot_index=self._snapshots_by_server,
         )
 

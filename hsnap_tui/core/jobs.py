@@ -175,6 +175,7 @@ class JobEngine:
         self._jobs: dict[int, Job] = {}
         self._next_id = 1
         self._lock = threading.RLock()
+        self.watched: dict[int, Action] = {}
 
     # ---- what the UI reads ----------------------------------------------------------
 
@@ -249,12 +250,17 @@ class JobEngine:
 
     # ---- the worker's tick ----------------------------------------------------------
 
-    def step(self, fleet: FleetState) -> tuple[list[JobEvent], list[Snapshot]]:
+    def step(
+        self, fleet: FleetState, watch: Iterable[int] = ()
+    ) -> tuple[list[JobEvent], list[Snapshot]]:
         """Advance every active job once. Blocking (network); call from a worker.
-        Returns the events to announce and the snapshots that just became available."""
+        Returns the events to announce and the snapshots that just became available.
+
+        `watch`: more action IDs to fetch in the same `GET /actions?id=…` (an open action
+        inspector follows its action this way); they land in `self.watched`."""
         events: list[JobEvent] = []
         finished_snapshots: list[Snapshot] = []
-        self._poll_running(events, finished_snapshots)
+        self._poll_running(events, finished_snapshots, set(watch))
         for job in self.active_jobs():
             if job.state == JobState.CREATING and job.ambiguous:
                 self._reconcile(job, fleet, events, finished_snapshots)
@@ -460,18 +466,23 @@ class JobEngine:
             # image and find the action on the next tick.
             self._set(job, image_id=image.id, note="the image exists; looking for its action")
 
-    def _poll_running(self, events: list[JobEvent], finished: list[Snapshot]) -> None:
+    def _poll_running(
+        self, events: list[JobEvent], finished: list[Snapshot], watch: set[int]
+    ) -> None:
         running = {
             j.action_id: j
             for j in self.active_jobs()
             if j.state == JobState.RUNNING and j.action_id is not None
         }
-        if not running:
+        ids = list(running) + sorted(watch - set(running))
+        if not ids:
             return
         try:
-            actions = self.api.actions_by_id(list(running))
+            actions = self.api.actions_by_id(ids)
         except (APIException, requests.RequestException, ValueError):
             return  # the refresh loop shows the API trouble; try again next tick
+        with self._lock:
+            self.watched = {a.id: a for a in actions if a.id in watch}
         for action in actions:
             job = running.get(action.id)
             if job is None:

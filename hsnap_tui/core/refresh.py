@@ -146,7 +146,11 @@ class Refresher:
         known.update({s.id: s for s in snapshots})
         fleet = self.fleet
         self.fleet = FleetState(
-            fleet.servers, fleet.running, tuple(known.values()), fleet.explained_at_slow
+            fleet.servers,
+            fleet.running,
+            tuple(known.values()),
+            fleet.explained_at_slow,
+            servers_request_id=fleet.servers_request_id,
         )
         return self.fleet
 
@@ -201,13 +205,18 @@ class Refresher:
             self._settled = self._settled or self._actions_settled(running)
             if self._slow_due(now):
                 servers = self.api.servers()
+                servers_request_id = self.api.monitor.last_correlation_id
                 snapshots = self.api.snapshots()
                 lanes.append("slow")
                 explained = frozenset(
                     s.id for s in servers if s.locked and any(s.id in a.server_ids for a in running)
                 )
                 fleet = FleetState(
-                    {s.id: s for s in servers}, tuple(running), tuple(snapshots), explained
+                    {s.id: s for s in servers},
+                    tuple(running),
+                    tuple(snapshots),
+                    explained,
+                    servers_request_id=servers_request_id,
                 )
             else:
                 fleet = self.fleet.with_running(tuple(running))

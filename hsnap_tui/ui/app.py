@@ -14,8 +14,10 @@ from textual.worker import Worker, WorkerState
 
 from hsnap_tui.core.api import DEFAULT_ENDPOINT, HetznerApi
 from hsnap_tui.core.audit import AuditLog
+from hsnap_tui.core.errors import explain
 from hsnap_tui.core.fleet import FleetState
 from hsnap_tui.core.jobs import JobEngine, JobEvent, JobState
+from hsnap_tui.core.models import Action
 from hsnap_tui.core.refresh import Refresher, pages
 from hsnap_tui.ui.messages import FleetRefreshed
 from hsnap_tui.ui.screens.activity import ActivityScreen
@@ -57,6 +59,13 @@ class HsnapApp(App):
             show=False,
             tooltip="View 3: snapshot jobs and the audit log",
         ),
+        Binding(
+            "a",
+            "inspect_action_id",
+            "Action ID",
+            id="app.action_id",
+            tooltip="Inspect an action by its ID",
+        ),
     ]
 
     def __init__(
@@ -90,6 +99,7 @@ class HsnapApp(App):
             ),
         )
         self.views: set = set()  # mounted screens that show the fleet or the jobs
+        self.watched_actions: set[int] = set()  # followed by open inspectors
         self.last_error: str | None = None
         self._polling = False
         self._poll_again = False
@@ -120,15 +130,19 @@ class HsnapApp(App):
     def _poll_worker(self) -> None:
         result = self.refresher.poll()
         events: list[JobEvent] = []
-        if "fast" in result.lanes and result.error is None and self.jobs.active_jobs():
+        watched: dict[int, Action] = {}
+        watch = set(self.watched_actions)
+        if "fast" in result.lanes and result.error is None and (self.jobs.active_jobs() or watch):
             # Jobs step right after a good fast-lane poll: their lock picture is fresh.
+            # Inspected actions ride along in the jobs' one `GET /actions?id=…`.
             sent = self.api.monitor.requests_sent
-            events, snapshots = self.jobs.step(self.refresher.fleet)
+            events, snapshots = self.jobs.step(self.refresher.fleet, watch)
+            watched = dict(self.jobs.watched)
             self.refresher.charge(self.api.monitor.requests_sent - sent)
             if snapshots:
                 fleet = self.refresher.add_snapshots(snapshots)
                 result = replace(result, fleet=fleet)
-        self.post_message(FleetRefreshed(result, events))
+        self.post_message(FleetRefreshed(result, events, watched))
 
     def on_fleet_refreshed(self, message: FleetRefreshed) -> None:
         self._polling = False
@@ -151,6 +165,10 @@ class HsnapApp(App):
         if result.fleet is not None:
             self._show_fleet(result.fleet)
         self._show_jobs()
+        for action in message.watched.values():
+            for view in list(self.views):
+                if hasattr(view, "action_changed"):
+                    view.action_changed(action)
         for event in message.events:
             failed = event.job.state == JobState.FAILED
             self.notify(
@@ -170,7 +188,7 @@ class HsnapApp(App):
         # A bug in a poll must not stop the loop: say so and try again later.
         if event.worker.group == "refresh" and event.state == WorkerState.ERROR:
             self._polling = False
-            self.notify(f"Refresh failed: {event.worker.error}", severity="error")
+            self.notify(f"Refresh failed: {explain(event.worker.error)}", severity="error")
             if self.poll_live:
                 self._poll_timer = self.set_timer(10, self.start_poll)
 
@@ -185,6 +203,43 @@ class HsnapApp(App):
         for view in list(self.views):
             if hasattr(view, "jobs_changed"):
                 view.jobs_changed(jobs, now)
+
+    # ---- lock investigation ---------------------------------------------------------
+
+    def inspect(self, action: Action, note: str | None = None) -> None:
+        from hsnap_tui.ui.screens.inspector import ActionInspectorScreen
+
+        self.push_screen(ActionInspectorScreen(action, note=note))
+        # follow it from the next tick on, within the usual budget
+        self.refresher.request_fast()
+        self.start_poll()
+
+    def action_inspect_action_id(self) -> None:
+        from hsnap_tui.ui.screens.inspector import ActionIdDialog
+
+        def looked_up(action: Action | None) -> None:
+            if action is not None:
+                self.inspect(action)
+
+        self.push_screen(ActionIdDialog(), looked_up)
+
+    def inspect_action_id(self, action_id: int, note: str | None = None) -> None:
+        """Open an action known only by ID (e.g. from a job): from the fleet if it is
+        running, else one `GET /actions/{id}`."""
+        running = next((a for a in self.fleet.running if a.id == action_id), None)
+        if running is not None:
+            self.inspect(running, note)
+        else:
+            self._fetch_and_inspect(action_id, note)
+
+    @work(thread=True, exit_on_error=False, group="inspect")
+    def _fetch_and_inspect(self, action_id: int, note: str | None) -> None:
+        try:
+            action = self.api.action(action_id)
+        except Exception as exc:  # shown, never raised
+            self.call_from_thread(self.notify, explain(exc), severity="error")
+            return
+        self.call_from_thread(self.inspect, action, note)
 
     # ---- snapshot jobs --------------------------------------------------------------
 

@@ -13,10 +13,16 @@ class FleetRefreshed(Message):
     """A refresh poll finished (with new data, or with an error), and the snapshot jobs
     took their step."""
 
-    def __init__(self, result: PollResult, events: list[JobEvent] | None = None) -> None:
+    def __init__(
+        self,
+        result: PollResult,
+        events: list[JobEvent] | None = None,
+        watched: dict[int, Action] | None = None,
+    ) -> None:
         super().__init__()
         self.result = result
         self.events = events or []
+        self.watched = watched or {}  # actions followed by an open inspector
 
 
 class ServerActionsLoaded(Message):

@@ -68,6 +68,13 @@ class ActivityScreen(Screen):
             id="activity.cancel",
             tooltip="Cancel the highlighted queued or waiting job",
         ),
+        Binding(
+            "i",
+            "inspect_job",
+            "Inspect",
+            id="activity.inspect",
+            tooltip="The action the highlighted job waits for, or its own",
+        ),
     ]
 
     def compose(self) -> ComposeResult:
@@ -127,6 +134,32 @@ class ActivityScreen(Screen):
                 entry.outcome,
                 entry.request_id or "",
             )
+
+    def _highlighted_job(self) -> Job | None:
+        table = self.query_one("#jobs", DataTable)
+        if table.row_count == 0:
+            return None
+        row_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        return self.app.jobs.get(int(row_key.value))
+
+    def action_inspect_job(self) -> None:
+        """The action that blocks the job, else the job's own snapshot action."""
+        job = self._highlighted_job()
+        if job is None:
+            return
+        if job.blocking_action_id is not None:
+            note = f"The snapshot of {job.server_name} waits for this action."
+            if job.request_id:
+                note += f" The locked answer had request ID {job.request_id}."
+            self.app.inspect_action_id(job.blocking_action_id, note)
+        elif job.action_id is not None:
+            self.app.inspect_action_id(job.action_id, f"The snapshot of {job.server_name}.")
+        elif job.blocking:
+            self.notify(
+                f"{job.server_name} is {job.blocking}: no action to show.", severity="warning"
+            )
+        else:
+            self.notify("This job has no action yet.", timeout=3)
 
     def action_cancel_job(self) -> None:
         table = self.query_one("#jobs", DataTable)

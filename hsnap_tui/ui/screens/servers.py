@@ -11,6 +11,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from hsnap_tui.core.fleet import FleetState
 from hsnap_tui.core.jobs import Job
+from hsnap_tui.core.models import Action
 from hsnap_tui.ui.screens.snapshot_dialog import SnapshotDialog, SnapshotRequest
 from hsnap_tui.ui.widgets.jobs_panel import JobsPanel
 from hsnap_tui.ui.widgets.server_table import ServerTable
@@ -42,6 +43,13 @@ class ServersScreen(Screen):
             "Mark",
             id="servers.mark",
             tooltip="Mark or unmark the highlighted server",
+        ),
+        Binding(
+            "i",
+            "inspect",
+            "Inspect lock",
+            id="servers.inspect",
+            tooltip="The action that holds the highlighted server's lock",
         ),
         Binding(
             "s",
@@ -148,6 +156,29 @@ class ServersScreen(Screen):
             from hsnap_tui.ui.screens.details import ServerDetailsScreen
 
             self.app.push_screen(ServerDetailsScreen(server_id))
+
+    def action_inspect(self) -> None:
+        from hsnap_tui.ui.screens.inspector import ActionPickScreen, LockExplanationScreen
+
+        server_id = self.table.highlighted_server_id
+        fleet = self.app.fleet
+        if server_id is None or server_id not in fleet.servers:
+            return
+        server = fleet.servers[server_id]
+        lock = fleet.lock(server_id)
+        if not lock.held:
+            self.notify(f"{server.name} is not locked.", timeout=3)
+        elif lock.unexplained:
+            self.app.push_screen(LockExplanationScreen(server.name, fleet.servers_request_id))
+        elif len(lock.actions) == 1:
+            self.app.inspect(lock.actions[0])
+        else:
+
+            def picked(action: Action | None) -> None:
+                if action is not None:
+                    self.app.inspect(action)
+
+            self.app.push_screen(ActionPickScreen(server.name, list(lock.actions)), picked)
 
     def action_snapshot(self) -> None:
         table = self.table
