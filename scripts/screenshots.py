@@ -90,6 +90,15 @@ async def action_inspector(pilot, sim) -> None:
     pilot.app.start_poll()
 
 
+async def snapshots(pilot, sim) -> None:
+    await pilot.press("2")
+
+
+async def retention(pilot, sim) -> None:
+    await pilot.press("2", "p")
+    pilot.app.screen.query_one("#retention-keep").value = "2"
+
+
 async def main() -> None:
     OUT.mkdir(exist_ok=True)
     await shoot("servers", (110, 32), servers)
@@ -97,6 +106,8 @@ async def main() -> None:
     await shoot("snapshot-progress", (110, 34), snapshot_progress)
     await shoot("activity", (130, 24), activity)
     await shoot("action-inspector", (100, 22), action_inspector)
+    await shoot("snapshots", (140, 30), snapshots)
+    await shoot("retention", (130, 34), retention)
 
 
 if __name__ == "__main__":

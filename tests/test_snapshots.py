@@ -189,3 +189,24 @@ def test_lock_explanation(make_sim, snap_compare):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(100, 24), run_before=run_before)
+
+
+def test_snapshots_view(make_sim, snap_compare):
+    async def run_before(pilot) -> None:
+        await poll(pilot)
+        await pilot.press("2")
+        await pilot.pause()
+
+    assert snap_compare(demo_app(make_sim), terminal_size=(140, 30), run_before=run_before)
+
+
+def test_retention_preview(make_sim, snap_compare):
+    async def run_before(pilot) -> None:
+        await poll(pilot)
+        await pilot.press("2", "p")
+        field = pilot.app.screen.query_one("#retention-keep", Input)
+        field.cursor_blink = False
+        field.value = "2"
+        await pilot.pause()
+
+    assert snap_compare(demo_app(make_sim), terminal_size=(130, 34), run_before=run_before)

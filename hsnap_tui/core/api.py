@@ -152,6 +152,10 @@ class HetznerApi:
         )
         return Snapshot.from_json(body["image"]), Action.from_json(body["action"])
 
+    def delete_image(self, image_id: int) -> None:
+        """`DELETE /images/{id}` (204, no body)."""
+        self.client.request("DELETE", f"/images/{image_id}")
+
     def image(self, image_id: int) -> Snapshot:
         return Snapshot.from_json(self.client.request("GET", f"/images/{image_id}")["image"])
 

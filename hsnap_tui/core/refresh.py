@@ -154,6 +154,18 @@ class Refresher:
         )
         return self.fleet
 
+    def remove_snapshots(self, ids: set[int]) -> FleetState:
+        """Drop deleted snapshots from the fleet at once."""
+        fleet = self.fleet
+        self.fleet = FleetState(
+            fleet.servers,
+            fleet.running,
+            tuple(s for s in fleet.snapshots if s.id not in ids),
+            fleet.explained_at_slow,
+            servers_request_id=fleet.servers_request_id,
+        )
+        return self.fleet
+
     def request_full(self) -> None:
         """Make both lanes due now (the `r` key), budget or not."""
         self._forced = True

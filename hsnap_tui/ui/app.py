@@ -17,7 +17,7 @@ from hsnap_tui.core.audit import AuditLog
 from hsnap_tui.core.errors import explain
 from hsnap_tui.core.fleet import FleetState
 from hsnap_tui.core.jobs import JobEngine, JobEvent, JobState
-from hsnap_tui.core.models import Action
+from hsnap_tui.core.models import Action, Snapshot
 from hsnap_tui.core.refresh import Refresher, pages
 from hsnap_tui.ui.messages import FleetRefreshed
 from hsnap_tui.ui.screens.activity import ActivityScreen
@@ -25,12 +25,13 @@ from hsnap_tui.ui.screens.confirm import ConfirmScreen
 from hsnap_tui.ui.screens.help import HelpScreen
 from hsnap_tui.ui.screens.servers import ServersScreen
 from hsnap_tui.ui.screens.snapshot_dialog import SnapshotRequest
+from hsnap_tui.ui.screens.snapshots import DeletionProgress, SnapshotsScreen, delete_in_worker
 
 
 class HsnapApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "hsnap-tui"
-    MODES = {"servers": ServersScreen, "activity": ActivityScreen}
+    MODES = {"servers": ServersScreen, "snapshots": SnapshotsScreen, "activity": ActivityScreen}
     DEFAULT_MODE = "servers"
 
     BINDINGS = [
@@ -50,6 +51,14 @@ class HsnapApp(App):
             id="app.view.servers",
             show=False,
             tooltip="View 1: the servers",
+        ),
+        Binding(
+            "2",
+            "switch_mode('snapshots')",
+            "Snapshots",
+            id="app.view.snapshots",
+            show=False,
+            tooltip="View 2: every snapshot; delete and retention",
         ),
         Binding(
             "3",
@@ -240,6 +249,32 @@ class HsnapApp(App):
             self.call_from_thread(self.notify, explain(exc), severity="error")
             return
         self.call_from_thread(self.inspect, action, note)
+
+    # ---- deleting snapshots ---------------------------------------------------------
+
+    def delete_snapshots(self, snapshots: list[Snapshot]) -> None:
+        self._delete_worker(snapshots)
+
+    @work(thread=True, exit_on_error=False, group="delete")
+    def _delete_worker(self, snapshots: list[Snapshot]) -> None:
+        delete_in_worker(self, snapshots, self.post_message)
+
+    def on_deletion_progress(self, message: DeletionProgress) -> None:
+        self.snapshots_deleted(set(message.deleted))
+        if message.finished:
+            for failure in message.failures:
+                self.notify(failure, title="Not deleted", severity="error", timeout=10)
+            if message.deleted:
+                self.notify(
+                    f"Deleted {len(message.deleted)} snapshot"
+                    f"{'s' if len(message.deleted) != 1 else ''}.",
+                    timeout=4,
+                )
+        self._show_jobs()  # the Activity view's audit log
+
+    def snapshots_deleted(self, ids: set[int]) -> None:
+        if ids:
+            self._show_fleet(self.refresher.remove_snapshots(ids))
 
     # ---- snapshot jobs --------------------------------------------------------------
 

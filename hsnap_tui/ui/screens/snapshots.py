@@ -1,0 +1,457 @@
+"""View 2: every snapshot of the project; delete (`d`) and the retention plan (`p`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.coordinate import Coordinate
+from textual.message import Message
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, DataTable, Footer, Input, ProgressBar, Static
+
+from hsnap_tui.core.deletion import DeleteRefused, delete_snapshot, deletion_problem
+from hsnap_tui.core.errors import explain
+from hsnap_tui.core.fleet import FleetState
+from hsnap_tui.core.labels import LabelError, parse_selector
+from hsnap_tui.core.models import Snapshot
+from hsnap_tui.core.retention import (
+    DEFAULT_KEEP,
+    RetentionError,
+    RetentionPlan,
+    parse_keep,
+    plan_retention,
+)
+from hsnap_tui.ui.format import ago, size_gb
+from hsnap_tui.ui.screens.confirm import ConfirmScreen
+from hsnap_tui.ui.widgets.status_bar import StatusBar
+from hsnap_tui.ui.widgets.tables import fill_table
+
+COLUMNS = (
+    "description",
+    "id",
+    "server",
+    "created",
+    "size",
+    "disk",
+    "status",
+    "protected",
+    "labels",
+)
+LABELS = ("Description", "ID", "Server", "Created", "Size", "Disk", "Status", "Protected", "Labels")
+
+SORTS: dict[str, Callable[[Snapshot], tuple]] = {
+    "created": lambda s: (-(s.created or 0.0), -s.id),
+    "server": lambda s: (s.server_name or "", -(s.created or 0.0)),
+    "size": lambda s: (-(s.image_size_gb or 0.0), -s.id),
+    "description": lambda s: (s.description, -s.id),
+}
+PLAN_COLUMNS = [
+    (k.lower(), k) for k in ("Server", "Action", "Why", "Snapshot", "ID", "Created", "Size")
+]
+STATUS_STYLES = {"available": "green", "creating": "yellow", "unavailable": "red"}
+
+
+class SnapshotFilter:
+    """A label selector when the text reads as one, else text in the description or
+    server name (descriptions have spaces, so anything that is not a selector is text).
+    `note` says why a selector-looking text is searched as text."""
+
+    def __init__(self, text: str = "") -> None:
+        self.text = text.strip()
+        self.selector = None
+        self.note: str | None = None
+        if self.text and any(ch in self.text for ch in "=!()"):
+            try:
+                self.selector = parse_selector(self.text)
+            except LabelError as exc:
+                self.note = f"searching as text — not a label selector: {exc}"
+
+    def matches(self, snapshot: Snapshot) -> bool:
+        if not self.text:
+            return True
+        if self.selector is not None:
+            return self.selector.matches(snapshot.labels)
+        needle = self.text.lower()
+        return (
+            needle in snapshot.description.lower() or needle in (snapshot.server_name or "").lower()
+        )
+
+
+def snapshot_row(snapshot: Snapshot, now: float, servers: set[int]) -> tuple:
+    server = Text(snapshot.server_name or "—")
+    if snapshot.server_id is not None and snapshot.server_id not in servers:
+        server.append(" (deleted)", style="dim")
+    labels = ", ".join(f"{k}={v}" for k, v in sorted(snapshot.labels.items()))
+    return (
+        snapshot.description,
+        str(snapshot.id),
+        server,
+        ago(snapshot.created, now, "—"),
+        size_gb(snapshot.image_size_gb),
+        size_gb(snapshot.disk_size_gb),
+        Text(snapshot.status, style=STATUS_STYLES.get(snapshot.status, "")),
+        Text("🛡 yes", style="bold") if snapshot.protected else "",
+        labels,
+    )
+
+
+class SnapshotsScreen(Screen):
+    BINDINGS = [
+        Binding(
+            "slash",
+            "filter",
+            "Filter",
+            id="snapshots.filter",
+            tooltip="Filter by description or server, or a label selector",
+        ),
+        Binding("escape", "clear", "Clear", id="snapshots.clear", tooltip="Clear the filter"),
+        Binding(
+            "o",
+            "cycle_sort",
+            "Sort",
+            id="snapshots.sort",
+            tooltip="Sort by created, server, size or description",
+        ),
+        Binding(
+            "d",
+            "delete",
+            "Delete",
+            id="snapshots.delete",
+            tooltip="Delete the highlighted snapshot (asks first)",
+        ),
+        Binding(
+            "p",
+            "retention",
+            "Retention",
+            id="snapshots.retention",
+            tooltip="Keep the newest N per server: preview, then delete",
+        ),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.filter = SnapshotFilter()
+        self.sort_name = "created"
+        self._rows: dict[str, tuple] = {}
+        self._order: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(self.app.status_text, id="status")
+        with Vertical(id="snapshots-filter-bar"):
+            yield Input(
+                placeholder="text, or a label selector (managed-by=hsnap)",
+                id="snapshots-filter-input",
+            )
+            yield Static(id="snapshots-filter-error")
+        yield DataTable(id="snapshots", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.app.views.add(self)
+        table = self.table
+        self.query_one("#snapshots-filter-bar").display = False
+        table.focus()
+        self.fleet_changed(self.app.fleet, self.app.now())
+
+    def on_unmount(self) -> None:
+        self.app.views.discard(self)
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one("#snapshots", DataTable)
+
+    @property
+    def highlighted(self) -> Snapshot | None:
+        table = self.table
+        if table.row_count == 0:
+            return None
+        key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
+        return next((s for s in self.app.fleet.snapshots if str(s.id) == key), None)
+
+    def fleet_changed(self, fleet: FleetState, now: float) -> None:
+        shown = sorted(
+            (s for s in fleet.snapshots if self.filter.matches(s)), key=SORTS[self.sort_name]
+        )
+        servers = set(fleet.servers)
+        rows = {str(s.id): snapshot_row(s, now, servers) for s in shown}
+        order = list(rows)
+        if rows == self._rows and order == self._order:
+            return
+        table = self.table
+        cursor_key = None
+        if table.row_count:
+            cursor_key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key
+        with self.app.batch_update():
+            fill_table(table, list(zip(COLUMNS, LABELS, strict=True)), list(rows.items()))
+            if cursor_key is not None and cursor_key.value in rows:
+                table.move_cursor(row=table.get_row_index(cursor_key), animate=False)
+        self._rows, self._order = rows, order
+        total = sum(s.image_size_gb or 0 for s in fleet.snapshots)
+        parts = [
+            f"Snapshots {len(rows)}/{len(fleet.snapshots)}",
+            f"{size_gb(total)} stored",
+            f"sort: {self.sort_name}",
+        ]
+        if self.filter.text:
+            parts.append(f"filter: {self.filter.text}")
+        table.border_title = " · ".join(parts)
+
+    def _reshow(self) -> None:
+        self._rows = {}
+        self.fleet_changed(self.app.fleet, self.app.now())
+
+    # ---- filter and sort ------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        self.query_one("#snapshots-filter-bar").display = True
+        field = self.query_one("#snapshots-filter-input", Input)
+        field.value = self.filter.text
+        field.focus()
+
+    @on(Input.Changed, "#snapshots-filter-input")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter = SnapshotFilter(event.value)
+        note = self.filter.note
+        self.query_one("#snapshots-filter-error", Static).update(
+            Text(note, style="yellow") if note else ""
+        )
+        self._reshow()
+
+    @on(Input.Submitted, "#snapshots-filter-input")
+    def _filter_submitted(self) -> None:
+        self.query_one("#snapshots-filter-bar").display = False
+        self.table.focus()
+
+    def action_clear(self) -> None:
+        self.filter = SnapshotFilter()
+        self.query_one("#snapshots-filter-input", Input).value = ""
+        self.query_one("#snapshots-filter-bar").display = False
+        self.table.focus()
+        self._reshow()
+
+    def action_cycle_sort(self) -> None:
+        names = list(SORTS)
+        self.sort_name = names[(names.index(self.sort_name) + 1) % len(names)]
+        self._reshow()
+
+    # ---- delete and retention -------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("delete", "retention") and getattr(self.app, "read_only", False):
+            return None  # shown greyed out
+        return True
+
+    def action_delete(self) -> None:
+        snapshot = self.highlighted
+        if snapshot is None:
+            return
+        problem = deletion_problem(snapshot)
+        if problem:
+            self.notify(problem, title="Not deleted", severity="error", timeout=10)
+            return
+        where = f" of {snapshot.server_name}" if snapshot.server_name else ""
+        message = (
+            f"Delete snapshot {snapshot.description!r} (#{snapshot.id}){where}, "
+            f"{size_gb(snapshot.image_size_gb)}, created "
+            f"{ago(snapshot.created, self.app.now())}?\n\nThis cannot be undone."
+        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.app.delete_snapshots([snapshot])
+
+        self.app.push_screen(
+            ConfirmScreen("Delete snapshot?", message, yes="Delete", no="Keep"), answered
+        )
+
+    def action_retention(self) -> None:
+        self.app.push_screen(RetentionScreen())
+
+
+class DeletionProgress(Message):
+    def __init__(
+        self, done: int, total: int, deleted: list[int], failures: list[str], finished: bool
+    ) -> None:
+        super().__init__()
+        self.done = done
+        self.total = total
+        self.deleted = deleted
+        self.failures = failures
+        self.finished = finished
+
+
+def delete_in_worker(app, snapshots: list[Snapshot], post: Callable[[Message], object]) -> None:
+    """Delete one by one (blocking; worker thread), posting progress after each."""
+    deleted: list[int] = []
+    failures: list[str] = []
+    for index, snapshot in enumerate(snapshots, 1):
+        sent = app.api.monitor.requests_sent
+        try:
+            delete_snapshot(app.api, app.audit, snapshot)
+            deleted.append(snapshot.id)
+        except DeleteRefused as exc:
+            failures.append(str(exc))
+        except Exception as exc:  # explained on screen, never raised
+            failures.append(f"{snapshot.description or snapshot.id}: {explain(exc)}")
+        app.refresher.charge(app.api.monitor.requests_sent - sent)
+        post(
+            DeletionProgress(
+                index, len(snapshots), list(deleted), list(failures), index == len(snapshots)
+            )
+        )
+
+
+class RetentionScreen(ModalScreen[None]):
+    """Preview what "keep the newest N per server" would delete; delete on confirm."""
+
+    BINDINGS = [Binding("escape", "close", "Close", id="retention.close")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.plan: RetentionPlan | None = None
+        self.applying = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="retention") as box:
+            box.border_title = "Retention plan"
+            box.border_subtitle = "enter previews · escape closes"
+            with Horizontal(id="retention-keep-row"):
+                yield Static("Keep the newest", classes="inline-label")
+                yield Input(str(DEFAULT_KEEP), id="retention-keep", compact=True)
+                yield Static(
+                    "per server, of the snapshots labelled managed-by=hsnap (never protected ones)",
+                    classes="inline-label",
+                )
+            yield Static(id="retention-summary")
+            yield DataTable(id="retention-plan", cursor_type="row", show_cursor=False)
+            yield ProgressBar(id="retention-progress", total=1, show_eta=False)
+            with Horizontal(id="retention-buttons"):
+                yield Button("Delete these", variant="error", id="retention-apply", compact=True)
+                yield Button("Close", id="retention-close", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#retention-progress").display = False
+        self.query_one("#retention-keep", Input).focus()
+        self._preview()
+
+    @on(Input.Changed, "#retention-keep")
+    def _preview(self) -> None:
+        if self.applying:
+            return
+        summary = self.query_one("#retention-summary", Static)
+        table = self.query_one("#retention-plan", DataTable)
+        apply = self.query_one("#retention-apply", Button)
+        try:
+            keep = parse_keep(self.query_one("#retention-keep", Input).value)
+        except RetentionError as exc:
+            summary.update(Text(str(exc), style="bold red"))
+            table.clear()
+            apply.disabled = True
+            self.plan = None
+            return
+        self.plan = plan = plan_retention(self.app.fleet.snapshots, keep)
+        now = self.app.now()
+        plan_rows: list[tuple[str | None, tuple]] = []
+        for server in plan.servers:
+            rows = [(s, "delete", "beyond the newest " + str(keep)) for s in server.delete]
+            rows += [(s, "keep", "newest") for s in server.keep]
+            rows += [(s, "keep", why) for s, why in server.spared]
+            rows.sort(key=lambda r: -(r[0].created or 0))
+            for snapshot, verdict, why in rows:
+                plan_rows.append(
+                    (
+                        None,
+                        (
+                            server.server_name,
+                            Text(verdict, style="bold red" if verdict == "delete" else "green"),
+                            why,
+                            snapshot.description,
+                            str(snapshot.id),
+                            ago(snapshot.created, now),
+                            size_gb(snapshot.image_size_gb),
+                        ),
+                    )
+                )
+        fill_table(table, PLAN_COLUMNS, plan_rows)
+        delete = plan.delete
+        text = Text()
+        if delete:
+            text.append(
+                f"Deletes {len(delete)} snapshot{'s' if len(delete) != 1 else ''} "
+                f"({size_gb(plan.freed_gb)}) on "
+                f"{sum(1 for s in plan.servers if s.delete)} servers; ",
+                style="bold",
+            )
+        else:
+            text.append("Nothing to delete; ", style="bold green")
+        text.append(
+            f"keeps {len(plan.keep)}. {plan.ignored} other snapshots are not "
+            "labelled managed-by=hsnap and are not touched."
+        )
+        summary.update(text)
+        apply.disabled = not delete or getattr(self.app, "read_only", False)
+
+    @on(Input.Submitted, "#retention-keep")
+    def _submitted(self) -> None:
+        self._preview()
+
+    @on(Button.Pressed, "#retention-apply")
+    def _apply_pressed(self) -> None:
+        plan = self.plan
+        if plan is None or not plan.delete:
+            return
+        message = (
+            f"Delete {len(plan.delete)} snapshots ({size_gb(plan.freed_gb)}), keeping "
+            f"the newest {plan.keep_newest} per server?\n\nThis cannot be undone."
+        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._apply(plan)
+
+        self.app.push_screen(
+            ConfirmScreen("Apply the retention plan?", message, yes="Delete", no="Back"), answered
+        )
+
+    def _apply(self, plan: RetentionPlan) -> None:
+        self.applying = True
+        self.query_one("#retention-apply", Button).disabled = True
+        self.query_one("#retention-keep", Input).disabled = True
+        progress = self.query_one("#retention-progress", ProgressBar)
+        progress.display = True
+        progress.update(total=len(plan.delete), progress=0)
+        self.query_one("#retention-summary", Static).update(
+            Text(f"Deleting {len(plan.delete)} snapshots…", style="bold")
+        )
+        self._run(plan.delete)
+
+    @work(thread=True, exit_on_error=False, group="retention")
+    def _run(self, snapshots: list[Snapshot]) -> None:
+        delete_in_worker(self.app, snapshots, self.post_message)
+
+    def on_deletion_progress(self, message: DeletionProgress) -> None:
+        self.query_one("#retention-progress", ProgressBar).update(progress=message.done)
+        self.app.snapshots_deleted(set(message.deleted))
+        if not message.finished:
+            return
+        text = Text(
+            f"Deleted {len(message.deleted)} of {message.total} snapshots.",
+            style="bold green" if not message.failures else "bold yellow",
+        )
+        for failure in message.failures:
+            text.append(f"\n• {failure}", style="red")
+        self.query_one("#retention-summary", Static).update(text)
+        self.app.notify(
+            f"Retention: deleted {len(message.deleted)} of {message.total}"
+            + (f", {len(message.failures)} failed" if message.failures else ""),
+            severity="warning" if message.failures else "information",
+        )
+
+    @on(Button.Pressed, "#retention-close")
+    def action_close(self) -> None:
+        self.dismiss(None)

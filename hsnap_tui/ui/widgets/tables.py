@@ -1,0 +1,25 @@
+"""Filling a DataTable in one go with explicit column widths, so that the layout is
+final at once instead of waiting for DataTable's idle-time auto sizing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.cells import cell_len
+from textual.widgets import DataTable
+
+
+def fill_table(
+    table: DataTable,
+    columns: Sequence[tuple[str, str]],
+    rows: Sequence[tuple[str | None, Sequence[object]]],
+    *,
+    max_width: int = 48,
+) -> None:
+    """Replace columns and rows. `columns`: (key, label); `rows`: (row key, cells)."""
+    table.clear(columns=True)
+    for index, (key, label) in enumerate(columns):
+        width = max([cell_len(label)] + [cell_len(str(cells[index])) for _, cells in rows])
+        table.add_column(label, key=key, width=min(width, max_width))
+    for key, cells in rows:
+        table.add_row(*cells, key=key)

@@ -1,0 +1,167 @@
+"""View 2 against the simulator: the listing, deleting with a confirmation, refusals
+that send nothing, and the retention plan from preview to the exact DELETEs."""
+
+from __future__ import annotations
+
+import json
+
+from textual.widgets import Button, DataTable, Input
+
+from hsnap_tui.core.audit import AuditLog
+from hsnap_tui.core.retention import plan_retention
+from hsnap_tui.ui.screens.confirm import ConfirmScreen
+from hsnap_tui.ui.screens.snapshots import RetentionScreen, SnapshotsScreen
+from tests.conftest import make_app, poll, settle
+from tests.test_servers_view import plain
+
+
+def sim_snapshots(sim):
+    return [i for i in sim.world.images.values() if i["type"] == "snapshot"]
+
+
+def deletes(sim):
+    return [r for r in sim.requests() if r["method"] == "DELETE"]
+
+
+def rows(app) -> list[list[str]]:
+    table = app.screen.query_one("#snapshots", DataTable)
+    return [[str(c) for c in table.get_row(row.key)] for row in table.ordered_rows]
+
+
+async def open_view(pilot) -> None:
+    await poll(pilot)
+    await pilot.press("2")
+    assert isinstance(pilot.app.screen, SnapshotsScreen)
+
+
+async def highlight_image(pilot, image_id: int) -> None:
+    table = pilot.app.screen.query_one("#snapshots", DataTable)
+    table.move_cursor(row=table.get_row_index(str(image_id)))
+    await pilot.pause()
+
+
+async def test_lists_every_snapshot_newest_first(make_sim):
+    sim = make_sim(scenario="demo")
+    app = make_app(sim)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await open_view(pilot)
+        listed = rows(app)
+        expected = sorted(sim_snapshots(sim), key=lambda i: (i["created"], i["id"]), reverse=True)
+        assert [r[1] for r in listed] == [str(i["id"]) for i in expected]
+        first = listed[0]
+        assert first[0] == "db-prod-01-pre-migration" and first[6] == "creating"
+        orphan = next(r for r in listed if r[0].startswith("legacy-app"))
+        assert orphan[2].endswith("(deleted)")  # the source server is gone, its name stays
+        assert any(r[7] == "🛡 yes" for r in listed)
+        assert "managed-by=hsnap" in listed[1][8]
+        table = app.screen.query_one("#snapshots", DataTable)
+        assert f"Snapshots {len(expected)}/{len(expected)}" in table.border_title
+        sim.clear_requests()
+        await pilot.press("o")  # sorting asks nothing
+        assert app.screen.sort_name == "server"
+        assert sim.requests() == []
+
+
+async def test_filter_by_text_and_label_selector(sim):
+    app = make_app(sim)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await open_view(pilot)
+        await pilot.press("slash")
+        field = app.screen.query_one("#snapshots-filter-input", Input)
+        field.value = "managed-by=hsnap"
+        await pilot.pause()
+        assert rows(app) and all("managed-by=hsnap" in r[8] for r in rows(app))
+        field.value = "before upgrade"
+        await pilot.pause()
+        assert rows(app) and all(r[0].startswith("before upgrade") for r in rows(app))
+        await pilot.press("escape")
+        assert len(rows(app)) == len(sim_snapshots(sim))
+
+
+async def test_delete_asks_then_sends_one_delete(sim, tmp_path):
+    app = make_app(sim, audit=None)
+    app.audit = AuditLog(tmp_path / "audit.jsonl", context="test", endpoint=sim.url)
+    target = next(
+        i
+        for i in sim_snapshots(sim)
+        if not i["protection"]["delete"] and i["status"] == "available"
+    )
+    async with app.run_test(size=(160, 40)) as pilot:
+        await open_view(pilot)
+        await highlight_image(pilot, target["id"])
+        sim.clear_requests()
+        await pilot.press("d")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert target["description"] in plain(app.screen.query_one("#confirm-message").content)
+        await pilot.press("n")
+        assert deletes(sim) == []
+        await pilot.press("d", "y")
+        await settle(pilot)
+        assert [r["path"] for r in deletes(sim)] == [f"/v1/images/{target['id']}"]
+        assert target["id"] not in sim.world.images
+        assert str(target["id"]) not in [r[1] for r in rows(app)]
+        [entry] = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+        assert entry["method"] == "DELETE" and entry["outcome"] == "204 deleted"
+        assert entry["request_id"] == deletes(sim)[0]["correlation_id"]
+
+
+async def test_protected_and_creating_are_refused_without_a_request(make_sim):
+    sim = make_sim(scenario="demo")
+    app = make_app(sim)
+    protected = next(i for i in sim_snapshots(sim) if i["protection"]["delete"])
+    creating = next(i for i in sim_snapshots(sim) if i["status"] == "creating")
+    async with app.run_test(size=(160, 40)) as pilot:
+        await open_view(pilot)
+        sim.clear_requests()
+        await highlight_image(pilot, protected["id"])
+        await pilot.press("d")
+        assert not isinstance(app.screen, ConfirmScreen)
+        message = list(app._notifications)[-1].message
+        assert "protected against deletion" in message
+        assert f"hcloud image disable-protection {protected['id']} delete" in message
+        await highlight_image(pilot, creating["id"])
+        await pilot.press("d")
+        assert any("still being created" in n.message for n in app._notifications)
+        assert sim.requests() == []
+
+
+async def test_retention_preview_then_exactly_the_planned_deletes(make_sim):
+    sim = make_sim(servers=40)
+    app = make_app(sim)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await open_view(pilot)
+        await pilot.press("p")
+        screen = app.screen
+        assert isinstance(screen, RetentionScreen)
+        field = screen.query_one("#retention-keep", Input)
+        field.value = "0"
+        await pilot.pause()
+        assert "at least 1" in plain(screen.query_one("#retention-summary").content)
+        assert screen.query_one("#retention-apply", Button).disabled
+        field.value = "2"
+        await pilot.pause()
+        plan = plan_retention(app.fleet.snapshots, 2)
+        assert plan.delete, "the generated fleet has servers with more than 2 snapshots"
+        summary = plain(screen.query_one("#retention-summary").content)
+        assert f"Deletes {len(plan.delete)} snapshots" in summary
+        table = screen.query_one("#retention-plan", DataTable)
+        listed = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+        assert {int(r[4]) for r in listed if r[1] == "delete"} == {s.id for s in plan.delete}
+        assert {int(r[4]) for r in listed if r[1] == "keep"} == {s.id for s in plan.keep}
+        sim.clear_requests()
+        assert deletes(sim) == []  # the preview sends nothing
+        await pilot.click("#retention-apply")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await settle(pilot)
+        await pilot.pause()
+        sent = sorted(int(r["path"].rsplit("/", 1)[1]) for r in deletes(sim))
+        assert sent == sorted(s.id for s in plan.delete)
+        assert all(r["status"] == 204 for r in deletes(sim))
+        summary = plain(app.screen.query_one("#retention-summary").content)
+        assert f"Deleted {len(plan.delete)} of {len(plan.delete)} snapshots." in summary
+        assert not {s.id for s in plan.delete} & set(sim.world.images)
+        kept = {s.id for s in plan.keep}
+        assert kept <= set(sim.world.images)
+        await pilot.press("escape")
+        assert len(rows(app)) == len(sim_snapshots(sim))
