@@ -5,12 +5,14 @@ IDs in one place."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from hcloud import Client
@@ -18,6 +20,8 @@ from hcloud import Client
 from hsnap_tui import __version__
 
 from .models import Action, Server, Snapshot
+
+log = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT = "https://api.hetzner.cloud/v1"
 PER_PAGE = 50
@@ -53,6 +57,11 @@ class ApiMonitor:
 
     def record(self, response: requests.Response) -> None:
         headers = response.headers
+        if log.isEnabledFor(logging.DEBUG):
+            request = response.request
+            path = urlsplit(request.url or "").path if request is not None else "?"
+            log.debug("%s %s → %s (request ID %s)", request.method if request else "?", path,
+                      response.status_code, headers.get("X-Correlation-Id"))
         with self._lock:
             self.requests_sent += 1
             if response.request is not None and response.request.method not in ("GET", "HEAD"):
@@ -82,8 +91,18 @@ class ApiMonitor:
         return max(0.0, rate.reset - rate.server_time)
 
 
+class ReadOnlyError(Exception):
+    """A mutating request refused before it was sent: the session is read-only."""
+
+
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 class HetznerApi:
-    """Blocking calls for worker threads. Never used on the UI thread."""
+    """Blocking calls for worker threads. Never used on the UI thread.
+
+    `read_only`: no request other than GET/HEAD leaves this object — enforced on the
+    HTTP session every SDK call goes through, not only in the UI."""
 
     def __init__(
         self,
@@ -92,9 +111,12 @@ class HetznerApi:
         *,
         timeout: float = 15.0,
         monitor: ApiMonitor | None = None,
+        read_only: bool = False,
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.monitor = monitor or ApiMonitor()
+        self.read_only = read_only
+        self.read_only_reason: str | None = "--read-only" if read_only else None
         self.client = Client(
             token=token,
             api_endpoint=self.endpoint,
@@ -107,12 +129,38 @@ class HetznerApi:
         # whose outcome is unknown. Retries and backoff are the app's job.
         base._retry_max_retries = 0
         base._session.hooks["response"].append(self._on_response)
+        send = base._session.request
+
+        def guarded(method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
+            if self.read_only and method.upper() not in READ_ONLY_METHODS:
+                raise ReadOnlyError(
+                    f"read-only session ({self.read_only_reason}): {method.upper()} not sent"
+                )
+            return send(method, url, *args, **kwargs)
+
+        base._session.request = guarded
+
+    def go_read_only(self, reason: str) -> None:
+        """From now on nothing mutating is sent (the API said the token may not)."""
+        if not self.read_only:
+            log.warning("switching to read-only: %s", reason)
+        self.read_only = True
+        self.read_only_reason = reason
 
     def __repr__(self) -> str:  # never the token
         return f"HetznerApi(endpoint={self.endpoint!r})"
 
     def _on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self.monitor.record(response)
+        method = response.request.method if response.request is not None else "GET"
+        if response.status_code == 403 and method not in READ_ONLY_METHODS:
+            try:
+                code = response.json()["error"]["code"]
+            except (ValueError, KeyError, TypeError):
+                return
+            if code in ("token_readonly", "forbidden"):
+                # The token may read but not change: stop trying, say so once.
+                self.go_read_only(f"the API answered {code} to a change")
 
     # ---- reads ----------------------------------------------------------------------
 

@@ -56,6 +56,12 @@ class AuditLog:
         self._lock = threading.Lock()
         self._load_history()
 
+    def for_context(self, context: str, endpoint: str) -> AuditLog:
+        """The same log (file and entries) written under another context."""
+        other = AuditLog(None, context=context, endpoint=endpoint, now=self.now)
+        other.path, other.entries, other._lock = self.path, self.entries, self._lock
+        return other
+
     def _load_history(self, limit: int = 200) -> None:
         """Earlier runs' entries, so the Activity view shows what was done before."""
         if self.path is None or not self.path.exists():

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import requests
 from hcloud import APIException
 
+from .api import ReadOnlyError
+
 # code: (what it means, what to do) — the API's documented error codes.
 API_ERRORS: dict[str, tuple[str, str]] = {
     "forbidden": (
@@ -110,6 +112,9 @@ def explain_error(exc: BaseException) -> Explanation:
             if parts:
                 summary = f"{summary} ({', '.join(parts)})"
         return Explanation(summary, meaning, advice, exc.code, request_id)
+    if isinstance(exc, ReadOnlyError):
+        return Explanation("not sent: this session is read-only", str(exc),
+                           "start hsnap-tui without --read-only, with a read & write token")
     if isinstance(exc, requests.Timeout):
         return Explanation(
             "the API did not answer in time",

@@ -19,10 +19,12 @@ The rules that keep snapshots from being lost or doubled:
 
 from __future__ import annotations
 
+import itertools
+import logging
 import string
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from enum import Enum
@@ -30,12 +32,14 @@ from enum import Enum
 import requests
 from hcloud import APIException
 
-from .api import HetznerApi
+from .api import HetznerApi, ReadOnlyError
 from .audit import AuditLog
 from .errors import explain_error
 from .fleet import FleetState
 from .labels import LabelError, parse_labels
 from .models import Action, Server, Snapshot
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TEMPLATE = "{server}-{date}-{time}"
 DEFAULT_LABELS = "managed-by=hsnap"
@@ -168,12 +172,16 @@ class JobEngine:
         audit: AuditLog | None = None,
         *,
         now: Callable[[], float] = time.time,
+        ids: Iterator[int] | None = None,
+        context: str = "",
     ) -> None:
         self.api = api
         self.audit = audit
         self.now = now
+        self.context = context
         self._jobs: dict[int, Job] = {}
-        self._next_id = 1
+        # shared by the engines of one app (one per context), so job numbers stay unique
+        self._ids = ids if ids is not None else itertools.count(1)
         self._lock = threading.RLock()
         self.watched: dict[int, Action] = {}
 
@@ -212,7 +220,7 @@ class JobEngine:
                     refused.append((server, "already has an active snapshot job"))
                     continue
                 job = Job(
-                    id=self._next_id,
+                    id=next(self._ids),
                     server_id=server.id,
                     server_name=server.name,
                     description=render_description(template, server, when),
@@ -220,7 +228,6 @@ class JobEngine:
                     policy=policy,
                     queued_at=when,
                 )
-                self._next_id += 1
                 self._jobs[job.id] = job
                 queued.append(job)
         return queued, refused
@@ -274,7 +281,10 @@ class JobEngine:
             current = self._jobs[job.id]
             updated = replace(current, **changes)
             self._jobs[job.id] = updated
-            return updated
+        if updated.state != current.state:
+            log.info("job %d %s: %s → %s (%s)", job.id, job.server_name, current.state.value,
+                     updated.state.value, updated.note or updated.error_code or "")
+        return updated
 
     def _audit(self, job: Job, outcome: str, request_id: str | None) -> None:
         if self.audit is not None:
@@ -333,6 +343,10 @@ class JobEngine:
             image, action = self.api.create_image(job.server_id, job.description, job.labels)
         except APIException as exc:
             self._refused_or_ambiguous(job, exc, fleet, events)
+            return
+        except ReadOnlyError as exc:
+            self._end(job, JobState.FAILED, events, error_code="read_only",
+                      error_message=str(exc), note="not sent: the session is read-only")
             return
         except (requests.RequestException, ValueError) as exc:
             self._ambiguous(job, exc)

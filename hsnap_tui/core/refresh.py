@@ -78,6 +78,7 @@ class Refresher:
         self.fleet = FleetState()
         self.last_success: float | None = None  # clock time of the last good poll
         self.failures = 0
+        self.last_error_code: str | int | None = None
         self.retry_at: float | None = None
         self.throttled = False
         self._next_fast = 0.0
@@ -239,6 +240,7 @@ class Refresher:
         self._loaded = True
         self._forced = False
         self.failures = 0
+        self.last_error_code = None
         self.retry_at = None
         now = self.clock()
         self.last_success = now
@@ -260,6 +262,7 @@ class Refresher:
 
     def _failed(self, exc: Exception, lanes: tuple[str, ...]) -> PollResult:
         self.failures += 1
+        self.last_error_code = exc.code if isinstance(exc, APIException) else None
         now = self.clock()
         delay = min(MAX_BACKOFF, 2.0**self.failures)
         if isinstance(exc, APIException) and exc.code == "rate_limit_exceeded":

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+import logging
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from rich.text import Text
 from textual import work
@@ -12,11 +14,12 @@ from textual.app import App
 from textual.binding import Binding
 from textual.worker import Worker, WorkerState
 
+from hsnap_tui.config import ConfigError, Context
 from hsnap_tui.core.api import DEFAULT_ENDPOINT, HetznerApi
 from hsnap_tui.core.audit import AuditLog
 from hsnap_tui.core.errors import explain
 from hsnap_tui.core.fleet import FleetState
-from hsnap_tui.core.jobs import JobEngine, JobEvent, JobState
+from hsnap_tui.core.jobs import Job, JobEngine, JobEvent, JobState
 from hsnap_tui.core.models import Action, Snapshot
 from hsnap_tui.core.refresh import Refresher, pages
 from hsnap_tui.ui.messages import FleetRefreshed
@@ -26,6 +29,18 @@ from hsnap_tui.ui.screens.help import HelpScreen
 from hsnap_tui.ui.screens.servers import ServersScreen
 from hsnap_tui.ui.screens.snapshot_dialog import SnapshotRequest
 from hsnap_tui.ui.screens.snapshots import DeletionProgress, SnapshotsScreen, delete_in_worker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Session:
+    """One project connection: its API, refresh engine and snapshot jobs."""
+
+    name: str
+    api: HetznerApi
+    refresher: Refresher
+    jobs: JobEngine
 
 
 class HsnapApp(App):
@@ -75,6 +90,13 @@ class HsnapApp(App):
             id="app.action_id",
             tooltip="Inspect an action by its ID",
         ),
+        Binding(
+            "c",
+            "switch_context",
+            "Context",
+            id="app.context",
+            tooltip="Switch to another context of the hcloud CLI config",
+        ),
     ]
 
     def __init__(
@@ -89,24 +111,27 @@ class HsnapApp(App):
         clock: Callable[[], float] = time.monotonic,
         poll_live: bool = True,
         audit: AuditLog | None = None,
+        contexts: Callable[[], list[Context]] | None = None,
+        connect: Callable[[Context], HetznerApi] | None = None,
+        warnings: list[str] | None = None,
     ) -> None:
         super().__init__()
-        self.api = api
         self.context = context
         self.demo = demo
         self.now = now
         self.poll_live = poll_live
+        self._clock = clock
+        self._refresh_every = refresh
+        self._budget = budget
+        self._contexts = contexts
+        self._connect = connect
+        self.startup_warnings = list(warnings or [])
+        self._job_ids = itertools.count(1)
         self.audit = audit or AuditLog(None, context=context or "", endpoint=api.endpoint, now=now)
-        self.jobs = JobEngine(api, self.audit, now=now)
-        self.refresher = Refresher(
-            api,
-            refresh=refresh,
-            budget=budget,
-            clock=clock,
-            extra_fast_cost=lambda: (
-                pages(len(ids)) if (ids := self.jobs.running_action_ids()) else 0
-            ),
-        )
+        self.background: list[Session] = []  # other contexts whose jobs are still followed
+        self.generation = 0
+        self._use(api, context or "", self.audit)
+        self._read_only_seen = api.read_only
         self.views: set = set()  # mounted screens that show the fleet or the jobs
         self.watched_actions: set[int] = set()  # followed by open inspectors
         self.last_error: str | None = None
@@ -114,11 +139,44 @@ class HsnapApp(App):
         self._poll_again = False
         self._poll_timer = None
 
+    def _use(self, api: HetznerApi, context: str, audit: AuditLog) -> None:
+        """Make `api` the current session: a fresh refresh engine and job engine."""
+        self.api = api
+        self.audit = audit
+        self.jobs = JobEngine(api, audit, now=self.now, ids=self._job_ids, context=context)
+        jobs = self.jobs
+        self.refresher = Refresher(
+            api,
+            refresh=self._refresh_every,
+            budget=self._budget,
+            clock=self._clock,
+            extra_fast_cost=lambda: (pages(len(ids)) if (ids := jobs.running_action_ids()) else 0),
+        )
+
     @property
     def fleet(self) -> FleetState:
         return self.refresher.fleet
 
+    @property
+    def read_only(self) -> bool:
+        return self.api.read_only
+
+    def all_jobs(self) -> list[Job]:
+        jobs = [j for session in self.background for j in session.jobs.jobs()]
+        return jobs + self.jobs.jobs()
+
+    def engine_of(self, job_id: int) -> JobEngine | None:
+        for engine in [self.jobs, *(s.jobs for s in self.background)]:
+            if engine.get(job_id) is not None:
+                return engine
+        return None
+
     def on_mount(self) -> None:
+        for warning in self.startup_warnings:
+            self.notify(warning, title="Warning", severity="warning", timeout=15)
+        if self.read_only:
+            self.notify(f"Read-only ({self.api.read_only_reason}): nothing will be changed.",
+                        timeout=5)
         if self.poll_live:
             self.start_poll()
 
@@ -137,6 +195,7 @@ class HsnapApp(App):
 
     @work(thread=True, exit_on_error=False, group="refresh")
     def _poll_worker(self) -> None:
+        generation = self.generation
         result = self.refresher.poll()
         events: list[JobEvent] = []
         watched: dict[int, Action] = {}
@@ -151,10 +210,25 @@ class HsnapApp(App):
             if snapshots:
                 fleet = self.refresher.add_snapshots(snapshots)
                 result = replace(result, fleet=fleet)
-        self.post_message(FleetRefreshed(result, events, watched))
+        for session in list(self.background):
+            # jobs of contexts switched away from: followed with their own token
+            session.refresher.poll()
+            more, _ = session.jobs.step(session.refresher.fleet)
+            events += more
+        self.post_message(FleetRefreshed(result, events, watched, generation))
 
     def on_fleet_refreshed(self, message: FleetRefreshed) -> None:
         self._polling = False
+        self.background = [s for s in self.background if s.jobs.active_jobs()]
+        if message.generation != self.generation:
+            self.start_poll()  # a poll of the context we just left: poll the new one
+            return
+        if self.read_only and not self._read_only_seen:
+            self._read_only_seen = True
+            self.notify(f"Switched to read-only: {self.api.read_only_reason}. The token may "
+                        "read but not change anything; snapshots and deletions are off.",
+                        title="Read-only", severity="warning", timeout=12)
+            self.refresh_bindings()
         result = message.result
         if result.error:
             if self.last_error is None:
@@ -208,7 +282,7 @@ class HsnapApp(App):
                 view.fleet_changed(fleet, now)
 
     def _show_jobs(self) -> None:
-        jobs, now = self.jobs.jobs(), self.now()
+        jobs, now = self.all_jobs(), self.now()
         for view in list(self.views):
             if hasattr(view, "jobs_changed"):
                 view.jobs_changed(jobs, now)
@@ -293,16 +367,17 @@ class HsnapApp(App):
         self._show_jobs()
 
     def cancel_job(self, job_id: int) -> None:
-        problem = self.jobs.cancel(job_id)
+        engine = self.engine_of(job_id) or self.jobs
+        problem = engine.cancel(job_id)
         if problem:
             self.notify(f"Job {job_id}: {problem}", severity="warning")
         else:
-            job = self.jobs.get(job_id)
+            job = engine.get(job_id)
             self.notify(f"Cancelled the snapshot of {job.server_name if job else job_id}")
         self._show_jobs()
 
     async def action_quit(self) -> None:
-        active = self.jobs.active_jobs()
+        active = [j for j in self.all_jobs() if j.active]
         if not active:
             self.exit()
             return
@@ -342,6 +417,16 @@ class HsnapApp(App):
             text.append(" DEMO ", style="bold black on yellow")
         elif self.context:
             text.append(self.context, style="bold")
+        if self.read_only:
+            text.append(" ")
+            text.append(" READ-ONLY ", style="bold white on blue")
+        if self.refresher.last_error_code == "unauthorized":
+            text.append(" ")
+            text.append(" TOKEN REJECTED ", style="bold white on red")
+        if self.background:
+            count = sum(len(s.jobs.active_jobs()) for s in self.background)
+            text.append(f"  +{count} job{'s' if count != 1 else ''} in other contexts",
+                        style="dim")
         if self.api.endpoint != DEFAULT_ENDPOINT and not self.demo:
             text.append(f"  {self.api.endpoint}", style="dim")
         refresher = self.refresher
@@ -369,6 +454,69 @@ class HsnapApp(App):
         if refresher.throttled:
             text.append("  throttling", style="bold yellow")
         return text
+
+    # ---- contexts -------------------------------------------------------------------
+
+    def action_switch_context(self) -> None:
+        from hsnap_tui.ui.screens.contexts import ContextScreen
+
+        contexts = self._contexts() if self._contexts and not self.demo else []
+        if not contexts:
+            self.notify("No contexts to switch to: create them with `hcloud context create "
+                        "NAME`" + (" (not in --demo)" if self.demo else "") + ".",
+                        severity="warning")
+            return
+
+        def picked(context: Context | None) -> None:
+            if context is not None and context.name != self.context:
+                self._confirm_switch(context)
+
+        self.push_screen(ContextScreen(contexts, self.context), picked)
+
+    def _confirm_switch(self, context: Context) -> None:
+        active = self.jobs.active_jobs()
+        if not active:
+            self.switch_context(context)
+            return
+        message = (f"{len(active)} snapshot job{'s are' if len(active) != 1 else ' is'} "
+                   f"active in {self.context}. hsnap-tui keeps following "
+                   f"{'them' if len(active) != 1 else 'it'} in the background with that "
+                   f"context's token; the Activity view still shows "
+                   f"{'them' if len(active) != 1 else 'it'}.\n\nSwitch to {context.name}?")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.switch_context(context)
+
+        self.push_screen(ConfirmScreen(f"Switch to {context.name}?", message, yes="Switch",
+                                       no="Stay"), answered)
+
+    def switch_context(self, context: Context) -> None:
+        try:
+            api = self._connect(context) if self._connect else None
+        except ConfigError as exc:
+            self.notify(str(exc), title="Cannot switch", severity="error", timeout=10)
+            return
+        if api is None:
+            return
+        if self.jobs.active_jobs():
+            self.background.append(Session(self.context or "", self.api, self.refresher,
+                                           self.jobs))
+        self.generation += 1
+        self.context = context.name
+        self._use(api, context.name, self.audit.for_context(context.name, api.endpoint))
+        self._read_only_seen = api.read_only
+        self.last_error = None
+        log.info("switched to context %s (%s)", context.name, api.endpoint)
+        self._show_fleet(self.fleet)
+        self._show_jobs()
+        self._refresh_status()
+        self.notify(f"Switched to {context.name}.", timeout=3)
+        if self._poll_timer is not None:
+            self._poll_timer.stop()
+            self._poll_timer = None
+        self._polling = False
+        self.start_poll()
 
     # ---- actions --------------------------------------------------------------------
 

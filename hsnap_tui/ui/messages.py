@@ -18,8 +18,10 @@ class FleetRefreshed(Message):
         result: PollResult,
         events: list[JobEvent] | None = None,
         watched: dict[int, Action] | None = None,
+        generation: int = 0,
     ) -> None:
         super().__init__()
+        self.generation = generation  # which context the poll was for
         self.result = result
         self.events = events or []
         self.watched = watched or {}  # actions followed by an open inspector

@@ -98,7 +98,7 @@ class ActivityScreen(Screen):
         audit = self.query_one("#audit", DataTable)
         audit.add_columns("Time (UTC)", "Request", "Server", "Outcome", "Request ID")
         jobs.focus()
-        self.jobs_changed(self.app.jobs.jobs(), self.app.now())
+        self.jobs_changed(self.app.all_jobs(), self.app.now())
 
     def jobs_changed(self, jobs: list[Job], now: float) -> None:
         table = self.query_one("#jobs", DataTable)
@@ -140,7 +140,8 @@ class ActivityScreen(Screen):
         if table.row_count == 0:
             return None
         row_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-        return self.app.jobs.get(int(row_key.value))
+        engine = self.app.engine_of(int(row_key.value))
+        return engine.get(int(row_key.value)) if engine else None
 
     def action_inspect_job(self) -> None:
         """The action that blocks the job, else the job's own snapshot action."""

@@ -78,7 +78,7 @@ class ServersScreen(Screen):
         self.query_one("#filter-bar").display = False
         self.table.focus()
         self.fleet_changed(self.app.fleet, self.app.now())
-        self.jobs_changed(self.app.jobs.jobs(), self.app.now())
+        self.jobs_changed(self.app.all_jobs(), self.app.now())
 
     def on_unmount(self) -> None:
         self.app.views.discard(self)
@@ -157,6 +157,11 @@ class ServersScreen(Screen):
 
             self.app.push_screen(ServerDetailsScreen(server_id))
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "snapshot" and self.app.read_only:
+            return None  # shown greyed out: read-only sessions send nothing that changes
+        return True
+
     def action_inspect(self) -> None:
         from hsnap_tui.ui.screens.inspector import ActionPickScreen, LockExplanationScreen
 
@@ -181,6 +186,10 @@ class ServersScreen(Screen):
             self.app.push_screen(ActionPickScreen(server.name, list(lock.actions)), picked)
 
     def action_snapshot(self) -> None:
+        if self.app.read_only:
+            self.notify(f"Read-only ({self.app.api.read_only_reason}): no snapshots.",
+                        severity="warning")
+            return
         table = self.table
         fleet = table.fleet
         if table.marks:
