@@ -41,27 +41,50 @@ def build_parser() -> argparse.ArgumentParser:
         description="A keyboard-driven console for Hetzner Cloud: server status and locks, "
         "snapshots, lock investigation.",
     )
-    parser.add_argument("--demo", action="store_true",
-                        help="run against a built-in simulated project (no token, no network)")
-    parser.add_argument("--context", metavar="NAME",
-                        help="context of the hcloud CLI config (default: HCLOUD_CONTEXT, "
-                        "then the config's active context)")
-    parser.add_argument("--token-env", metavar="NAME",
-                        help="read the token from this environment variable")
-    parser.add_argument("--endpoint", metavar="URL",
-                        help="API endpoint (default: HCLOUD_ENDPOINT, the context's, or the "
-                        "Hetzner Cloud API)")
-    parser.add_argument("--read-only", action="store_true",
-                        help="never send a request that changes anything")
-    parser.add_argument("--refresh", type=_seconds, default=5.0, metavar="SECONDS",
-                        help="how often to check for locks (default 5; the API budget may "
-                        "stretch it)")
-    parser.add_argument("--api-budget", type=_fraction, default=0.25, metavar="FRACTION",
-                        help="share of the project's rate limit to use (default 0.25)")
-    parser.add_argument("--debug", action="store_true",
-                        help="log every request (method, path, status, request ID) too")
-    parser.add_argument("--demo-speed", type=float, default=1.0, metavar="X",
-                        help=argparse.SUPPRESS)  # simulated seconds per second in --demo
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="run against a built-in simulated project (no token, no network)",
+    )
+    parser.add_argument(
+        "--context",
+        metavar="NAME",
+        help="context of the hcloud CLI config (default: HCLOUD_CONTEXT, "
+        "then the config's active context)",
+    )
+    parser.add_argument(
+        "--token-env", metavar="NAME", help="read the token from this environment variable"
+    )
+    parser.add_argument(
+        "--endpoint",
+        metavar="URL",
+        help="API endpoint (default: HCLOUD_ENDPOINT, the context's, or the Hetzner Cloud API)",
+    )
+    parser.add_argument(
+        "--read-only", action="store_true", help="never send a request that changes anything"
+    )
+    parser.add_argument(
+        "--refresh",
+        type=_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="how often to check for locks (default 5; the API budget may stretch it)",
+    )
+    parser.add_argument(
+        "--api-budget",
+        type=_fraction,
+        default=0.25,
+        metavar="FRACTION",
+        help="share of the project's rate limit to use (default 0.25)",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="log every request (method, path, status, request ID) too",
+    )
+    parser.add_argument(
+        "--demo-speed", type=float, default=1.0, metavar="X", help=argparse.SUPPRESS
+    )  # simulated seconds per second in --demo
     parser.add_argument("--version", action="version", version=f"hsnap-tui {__version__}")
     return parser
 
@@ -88,8 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.demo:
         return run_demo(args)
     try:
-        settings = resolve(token_env=args.token_env, endpoint=args.endpoint,
-                           context=args.context)
+        settings = resolve(token_env=args.token_env, endpoint=args.endpoint, context=args.context)
     except ConfigError as exc:
         print(f"hsnap-tui: {exc}", file=sys.stderr)
         return 2
@@ -104,25 +126,36 @@ def run_app(args: argparse.Namespace, settings: Settings) -> int:
     from hsnap_tui.ui.app import HsnapApp
 
     _, redact = setup_logging(debug=args.debug, secrets=[settings.token])
-    log.info("hsnap-tui %s: %s at %s%s", __version__, settings.label, settings.endpoint,
-             " (read-only)" if args.read_only else "")
+    log.info(
+        "hsnap-tui %s: %s at %s%s",
+        __version__,
+        settings.label,
+        settings.endpoint,
+        " (read-only)" if args.read_only else "",
+    )
 
     def connect(context: Context) -> HetznerApi:
         """`c`: the same settings for another context (endpoint: flag, env, context)."""
         if not context.token:
             raise ConfigError(f"context {context.name!r} has an empty token")
         redact.add(context.token)
-        environ = {k: v for k, v in os.environ.items()
-                   if k not in ("HCLOUD_TOKEN", "HCLOUD_CONTEXT")}
+        environ = {
+            k: v for k, v in os.environ.items() if k not in ("HCLOUD_TOKEN", "HCLOUD_CONTEXT")
+        }
         chosen = resolve(endpoint=args.endpoint, context=context.name, environ=environ)
         return HetznerApi(chosen.token, chosen.endpoint, read_only=args.read_only)
 
     api = HetznerApi(settings.token, settings.endpoint, read_only=args.read_only)
     audit = AuditLog(default_audit_path(), context=settings.label, endpoint=settings.endpoint)
     app = HsnapApp(
-        api, context=settings.label, refresh=args.refresh, budget=args.api_budget,
-        audit=audit, warnings=list(settings.warnings),
-        contexts=lambda: switchable_contexts(settings), connect=connect,
+        api,
+        context=settings.label,
+        refresh=args.refresh,
+        budget=args.api_budget,
+        audit=audit,
+        warnings=list(settings.warnings),
+        contexts=lambda: switchable_contexts(settings),
+        connect=connect,
     )
     app.run()
     return app.return_code or 0

@@ -124,8 +124,10 @@ def load_cli_config(path: Path) -> CliConfig | None:
     contexts = []
     entries = data.get("contexts", [])
     if isinstance(entries, dict):  # `[contexts.NAME]` tables, as some guides write them
-        entries = [{"name": name, **(body if isinstance(body, dict) else {})}
-                   for name, body in entries.items()]
+        entries = [
+            {"name": name, **(body if isinstance(body, dict) else {})}
+            for name, body in entries.items()
+        ]
     if not isinstance(entries, list):
         raise ConfigError(f"{path}: `contexts` must be a list of [[contexts]] tables")
     for index, entry in enumerate(entries, 1):
@@ -134,8 +136,9 @@ def load_cli_config(path: Path) -> CliConfig | None:
         token = entry.get("token", "")
         if not isinstance(token, str):
             raise ConfigError(f"{path}: the token of context {entry['name']!r} is not text")
-        contexts.append(Context(entry["name"], token.strip(),
-                                _endpoint_of(entry.get("preferences"))))
+        contexts.append(
+            Context(entry["name"], token.strip(), _endpoint_of(entry.get("preferences")))
+        )
     active = data.get("active_context")
     return CliConfig(
         path=path,
@@ -164,14 +167,22 @@ def resolve(
     override = endpoint or env.get("HCLOUD_ENDPOINT")
     path = config_path(env)
 
-    def finish(token: str, source: str, name: str | None, context_endpoint: str | None,
-               config: CliConfig | None) -> Settings:
+    def finish(
+        token: str,
+        source: str,
+        name: str | None,
+        context_endpoint: str | None,
+        config: CliConfig | None,
+    ) -> Settings:
         if not token:
             raise ConfigError(f"{source} is set but empty.\n{NO_TOKEN}")
         url = override or context_endpoint or (config.endpoint if config else None)
         return Settings(
-            token=token, endpoint=_check_endpoint(url or DEFAULT_ENDPOINT), context=name,
-            token_source=source, config_path=config.path if config else None,
+            token=token,
+            endpoint=_check_endpoint(url or DEFAULT_ENDPOINT),
+            context=name,
+            token_source=source,
+            config_path=config.path if config else None,
             warnings=config.warnings if config else (),
         )
 
@@ -187,16 +198,16 @@ def resolve(
     config = load_cli_config(path)
     if wanted:
         if config is None:
-            raise ConfigError(f"context {wanted!r} asked for, but there is no hcloud CLI "
-                              f"config at {path} (set HCLOUD_CONFIG, or "
-                              f"`hcloud context create {wanted}`)")
+            raise ConfigError(
+                f"context {wanted!r} asked for, but there is no hcloud CLI "
+                f"config at {path} (set HCLOUD_CONFIG, or "
+                f"`hcloud context create {wanted}`)"
+            )
         chosen = config.context(wanted)
-        return finish(chosen.token, f"context {chosen.name}", chosen.name, chosen.endpoint,
-                      config)
+        return finish(chosen.token, f"context {chosen.name}", chosen.name, chosen.endpoint, config)
     if config is not None and config.active:
         chosen = config.context(config.active)
-        return finish(chosen.token, f"context {chosen.name}", chosen.name, chosen.endpoint,
-                      config)
+        return finish(chosen.token, f"context {chosen.name}", chosen.name, chosen.endpoint, config)
 
     # 4. the variable older scripts used
     if "HERTZNER_API_KEY" in env:
@@ -204,8 +215,9 @@ def resolve(
     raise ConfigError(NO_TOKEN)
 
 
-def switchable_contexts(settings: Settings, environ: Mapping[str, str] | None = None
-                        ) -> list[Context]:
+def switchable_contexts(
+    settings: Settings, environ: Mapping[str, str] | None = None
+) -> list[Context]:
     """The contexts `c` can switch to (from the hcloud CLI config)."""
     env = os.environ if environ is None else environ
     config = load_cli_config(settings.config_path or config_path(env))

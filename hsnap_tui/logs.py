@@ -41,14 +41,14 @@ class RedactSecrets(logging.Filter):
         if cleaned != message or record.args:
             record.msg, record.args = cleaned, None
         if record.exc_info and record.exc_info[1] is not None:
-            record.exc_text = self._clean(
-                logging.Formatter().formatException(record.exc_info))
+            record.exc_text = self._clean(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
         return True
 
 
-def setup_logging(*, debug: bool = False, secrets: Iterable[str] = (),
-                  directory: Path | None = None) -> tuple[Path | None, RedactSecrets]:
+def setup_logging(
+    *, debug: bool = False, secrets: Iterable[str] = (), directory: Path | None = None
+) -> tuple[Path | None, RedactSecrets]:
     """Log to `directory/hsnap-tui.log` (rotated). Returns the file (None when it cannot
     be written) and the redaction filter, to which new secrets can be added."""
     redact = RedactSecrets(secrets)
@@ -62,12 +62,12 @@ def setup_logging(*, debug: bool = False, secrets: Iterable[str] = (),
     try:
         directory.mkdir(parents=True, exist_ok=True)
         handler: logging.Handler = RotatingFileHandler(
-            directory / LOG_NAME, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")
+            directory / LOG_NAME, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8"
+        )
         path: Path | None = directory / LOG_NAME
     except OSError:
         handler, path = logging.NullHandler(), None
     handler.addFilter(redact)
-    handler.setFormatter(logging.Formatter(
-        "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
     return path, redact

@@ -60,8 +60,13 @@ class ApiMonitor:
         if log.isEnabledFor(logging.DEBUG):
             request = response.request
             path = urlsplit(request.url or "").path if request is not None else "?"
-            log.debug("%s %s → %s (request ID %s)", request.method if request else "?", path,
-                      response.status_code, headers.get("X-Correlation-Id"))
+            log.debug(
+                "%s %s → %s (request ID %s)",
+                request.method if request else "?",
+                path,
+                response.status_code,
+                headers.get("X-Correlation-Id"),
+            )
         with self._lock:
             self.requests_sent += 1
             if response.request is not None and response.request.method not in ("GET", "HEAD"):

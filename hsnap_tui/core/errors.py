@@ -95,6 +95,11 @@ def explain_error(exc: BaseException) -> Explanation:
     """Explain an hcloud APIException, a network error, or anything else."""
     if isinstance(exc, APIException):
         request_id = exc.correlation_id
+        if isinstance(exc.code, int) and 200 <= exc.code < 300:
+            meaning, advice = HTTP_STATUS_ERRORS[200]
+            return Explanation(
+                f"unreadable answer (HTTP {exc.code})", meaning, advice, str(exc.code), request_id
+            )
         if isinstance(exc.code, int):
             meaning, advice = HTTP_STATUS_ERRORS.get(
                 exc.code, (f"the API answered HTTP {exc.code}", "retry")
@@ -113,8 +118,11 @@ def explain_error(exc: BaseException) -> Explanation:
                 summary = f"{summary} ({', '.join(parts)})"
         return Explanation(summary, meaning, advice, exc.code, request_id)
     if isinstance(exc, ReadOnlyError):
-        return Explanation("not sent: this session is read-only", str(exc),
-                           "start hsnap-tui without --read-only, with a read & write token")
+        return Explanation(
+            "not sent: this session is read-only",
+            str(exc),
+            "start hsnap-tui without --read-only, with a read & write token",
+        )
     if isinstance(exc, requests.Timeout):
         return Explanation(
             "the API did not answer in time",

@@ -282,8 +282,14 @@ class JobEngine:
             updated = replace(current, **changes)
             self._jobs[job.id] = updated
         if updated.state != current.state:
-            log.info("job %d %s: %s → %s (%s)", job.id, job.server_name, current.state.value,
-                     updated.state.value, updated.note or updated.error_code or "")
+            log.info(
+                "job %d %s: %s → %s (%s)",
+                job.id,
+                job.server_name,
+                current.state.value,
+                updated.state.value,
+                updated.note or updated.error_code or "",
+            )
         return updated
 
     def _audit(self, job: Job, outcome: str, request_id: str | None) -> None:
@@ -345,8 +351,14 @@ class JobEngine:
             self._refused_or_ambiguous(job, exc, fleet, events)
             return
         except ReadOnlyError as exc:
-            self._end(job, JobState.FAILED, events, error_code="read_only",
-                      error_message=str(exc), note="not sent: the session is read-only")
+            self._end(
+                job,
+                JobState.FAILED,
+                events,
+                error_code="read_only",
+                error_message=str(exc),
+                note="not sent: the session is read-only",
+            )
             return
         except (requests.RequestException, ValueError) as exc:
             self._ambiguous(job, exc)

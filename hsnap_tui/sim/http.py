@@ -3,10 +3,13 @@ injected faults, the request log and the `/__sim/` control endpoints."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
 import re
+import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -196,8 +199,11 @@ class Simulator:
         rate_limit: int = 3600,
         refill_per_second: float = 1.0,
         scenario: str = "default",
+        read_only_token: str | None = None,
     ) -> None:
         self.clock = clock or SimClock(start=start, speed=speed)
+        # a token with "Read" permission only: GETs pass, changes get 403 token_readonly
+        self.read_only_token = read_only_token
         self.token = token
         self.host = host
         self.port = port
@@ -212,6 +218,7 @@ class Simulator:
         # suite checks each body against the OpenAPI schemas this way.
         self.response_observers: list[Callable[[str, str, Response, Fault | None], None]] = []
         self._httpd: ThreadingHTTPServer | None = None
+        self._connections: set[socket.socket] = set()
         self._thread: threading.Thread | None = None
         self._routes = self._build_routes()
 
@@ -222,7 +229,7 @@ class Simulator:
 
     def start(self) -> Simulator:
         handler = type("Handler", (_Handler,), {"sim": self})
-        self._httpd = ThreadingHTTPServer((self.host, self.port), handler)
+        self._httpd = _Server((self.host, self.port), handler)
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(
@@ -239,6 +246,20 @@ class Simulator:
             self._httpd.shutdown()
             self._httpd.server_close()
             self._httpd = None
+        with self.lock:
+            connections, self._connections = list(self._connections), set()
+        for connection in connections:  # kept-alive client connections too
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def go_offline(self) -> None:
+        """The API becomes unreachable: connections refused, open ones cut."""
+        self.stop()
+
+    def go_online(self) -> None:
+        """Back on the same port."""
+        if self._httpd is None:
+            self.start()
 
     def __enter__(self) -> Simulator:
         return self.start()
@@ -407,9 +428,19 @@ class Simulator:
                 return Response(200, b'{"servers": [{"id": 1, "name": ')
 
         auth = headers.get("Authorization", "")
-        if auth != f"Bearer {self.token}":
+        read_only = self.read_only_token is not None and auth == f"Bearer {self.read_only_token}"
+        if auth != f"Bearer {self.token}" and not read_only:
             return Response(
                 401, _error_body(ApiError(401, "unauthorized", "unable to authenticate"))
+            )
+        if read_only and method not in ("GET", "HEAD"):
+            return Response(
+                403,
+                _error_body(
+                    ApiError(
+                        403, "token_readonly", "the token is only allowed to perform GET requests"
+                    )
+                ),
             )
         if not self.bucket.take(now):
             return Response(
@@ -681,6 +712,16 @@ def _parse_body(body: bytes) -> dict[str, Any]:
     return data
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up (timeout) or a connection we cut (go_offline) is part
+        # of the simulation, not an error to print.
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, OSError)):
+            return
+        super().handle_error(request, client_address)
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # One buffered write per response and no Nagle: otherwise headers and body go out
@@ -690,6 +731,17 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "hcloud-sim"
     sys_version = ""
     sim: Simulator
+
+    def setup(self) -> None:
+        super().setup()
+        with self.sim.lock:
+            self.sim._connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.sim.lock:
+            self.sim._connections.discard(self.connection)
+        with contextlib.suppress(OSError):
+            super().finish()
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)

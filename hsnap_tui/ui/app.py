@@ -150,7 +150,7 @@ class HsnapApp(App):
             refresh=self._refresh_every,
             budget=self._budget,
             clock=self._clock,
-            extra_fast_cost=lambda: (pages(len(ids)) if (ids := jobs.running_action_ids()) else 0),
+            extra_fast_cost=lambda: pages(len(ids)) if (ids := jobs.running_action_ids()) else 0,
         )
 
     @property
@@ -175,8 +175,9 @@ class HsnapApp(App):
         for warning in self.startup_warnings:
             self.notify(warning, title="Warning", severity="warning", timeout=15)
         if self.read_only:
-            self.notify(f"Read-only ({self.api.read_only_reason}): nothing will be changed.",
-                        timeout=5)
+            self.notify(
+                f"Read-only ({self.api.read_only_reason}): nothing will be changed.", timeout=5
+            )
         if self.poll_live:
             self.start_poll()
 
@@ -225,9 +226,13 @@ class HsnapApp(App):
             return
         if self.read_only and not self._read_only_seen:
             self._read_only_seen = True
-            self.notify(f"Switched to read-only: {self.api.read_only_reason}. The token may "
-                        "read but not change anything; snapshots and deletions are off.",
-                        title="Read-only", severity="warning", timeout=12)
+            self.notify(
+                f"Switched to read-only: {self.api.read_only_reason}. The token may "
+                "read but not change anything; snapshots and deletions are off.",
+                title="Read-only",
+                severity="warning",
+                timeout=12,
+            )
             self.refresh_bindings()
         result = message.result
         if result.error:
@@ -425,8 +430,7 @@ class HsnapApp(App):
             text.append(" TOKEN REJECTED ", style="bold white on red")
         if self.background:
             count = sum(len(s.jobs.active_jobs()) for s in self.background)
-            text.append(f"  +{count} job{'s' if count != 1 else ''} in other contexts",
-                        style="dim")
+            text.append(f"  +{count} job{'s' if count != 1 else ''} in other contexts", style="dim")
         if self.api.endpoint != DEFAULT_ENDPOINT and not self.demo:
             text.append(f"  {self.api.endpoint}", style="dim")
         refresher = self.refresher
@@ -462,9 +466,11 @@ class HsnapApp(App):
 
         contexts = self._contexts() if self._contexts and not self.demo else []
         if not contexts:
-            self.notify("No contexts to switch to: create them with `hcloud context create "
-                        "NAME`" + (" (not in --demo)" if self.demo else "") + ".",
-                        severity="warning")
+            self.notify(
+                "No contexts to switch to: create them with `hcloud context create "
+                "NAME`" + (" (not in --demo)" if self.demo else "") + ".",
+                severity="warning",
+            )
             return
 
         def picked(context: Context | None) -> None:
@@ -478,18 +484,21 @@ class HsnapApp(App):
         if not active:
             self.switch_context(context)
             return
-        message = (f"{len(active)} snapshot job{'s are' if len(active) != 1 else ' is'} "
-                   f"active in {self.context}. hsnap-tui keeps following "
-                   f"{'them' if len(active) != 1 else 'it'} in the background with that "
-                   f"context's token; the Activity view still shows "
-                   f"{'them' if len(active) != 1 else 'it'}.\n\nSwitch to {context.name}?")
+        message = (
+            f"{len(active)} snapshot job{'s are' if len(active) != 1 else ' is'} "
+            f"active in {self.context}. hsnap-tui keeps following "
+            f"{'them' if len(active) != 1 else 'it'} in the background with that "
+            f"context's token; the Activity view still shows "
+            f"{'them' if len(active) != 1 else 'it'}.\n\nSwitch to {context.name}?"
+        )
 
         def answered(yes: bool | None) -> None:
             if yes:
                 self.switch_context(context)
 
-        self.push_screen(ConfirmScreen(f"Switch to {context.name}?", message, yes="Switch",
-                                       no="Stay"), answered)
+        self.push_screen(
+            ConfirmScreen(f"Switch to {context.name}?", message, yes="Switch", no="Stay"), answered
+        )
 
     def switch_context(self, context: Context) -> None:
         try:
@@ -500,8 +509,7 @@ class HsnapApp(App):
         if api is None:
             return
         if self.jobs.active_jobs():
-            self.background.append(Session(self.context or "", self.api, self.refresher,
-                                           self.jobs))
+            self.background.append(Session(self.context or "", self.api, self.refresher, self.jobs))
         self.generation += 1
         self.context = context.name
         self._use(api, context.name, self.audit.for_context(context.name, api.endpoint))

@@ -187,8 +187,9 @@ class ServersScreen(Screen):
 
     def action_snapshot(self) -> None:
         if self.app.read_only:
-            self.notify(f"Read-only ({self.app.api.read_only_reason}): no snapshots.",
-                        severity="warning")
+            self.notify(
+                f"Read-only ({self.app.api.read_only_reason}): no snapshots.", severity="warning"
+            )
             return
         table = self.table
         fleet = table.fleet
