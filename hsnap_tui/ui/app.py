@@ -516,6 +516,9 @@ class HsnapApp(App):
         self._read_only_seen = api.read_only
         self.last_error = None
         log.info("switched to context %s (%s)", context.name, api.endpoint)
+        for view in list(self.views):
+            if hasattr(view, "context_changed"):
+                view.context_changed()
         self._show_fleet(self.fleet)
         self._show_jobs()
         self._refresh_status()

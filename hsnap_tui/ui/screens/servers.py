@@ -83,6 +83,11 @@ class ServersScreen(Screen):
     def on_unmount(self) -> None:
         self.app.views.discard(self)
 
+    def context_changed(self) -> None:
+        """Another project: its own column widths, no marks from the last one."""
+        self.table.reset_layout()
+        self._update_title()
+
     def jobs_changed(self, jobs: list[Job], now: float) -> None:
         self.query_one(JobsPanel).show_jobs(jobs, now)
 

@@ -166,6 +166,11 @@ class ServerTable(DataTable):
         self.marks ^= {server_id}
         self._apply()
 
+    def reset_layout(self) -> None:
+        self.marks.clear()
+        self._widths_shown = {}
+        self._columns_shown = ()
+
     def clear_marks(self) -> None:
         self.marks.clear()
         self._apply()
