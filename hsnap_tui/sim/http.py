@@ -170,6 +170,17 @@ def _json(data: Any) -> bytes:
     return json.dumps(data, separators=(",", ":")).encode()
 
 
+FAULT_ERRORS = {
+    "http_500": ApiError(500, "server_error", "internal server error"),
+    "http_503": ApiError(503, "unavailable", "service is temporarily unavailable"),
+    "rate_limit": None,  # built per simulator: it names the bucket's limit
+}
+
+
+def _error(error: ApiError, headers: dict[str, str] | None = None) -> Response:
+    return Response(error.status, _error_body(error), headers)
+
+
 def _error_body(error: ApiError) -> bytes:
     return _json(
         {"error": {"code": error.code, "message": error.message, "details": error.details}}
@@ -401,78 +412,46 @@ class Simulator:
         if fault and not fault.after:
             if fault.kind == "drop":
                 return Response(0, drop=True)
-            if fault.kind == "http_500":
-                return Response(
-                    500, _error_body(ApiError(500, "server_error", "internal server error"))
-                )
-            if fault.kind == "http_503":
-                return Response(
-                    503,
-                    _error_body(ApiError(503, "unavailable", "service is temporarily unavailable")),
-                )
-            if fault.kind == "rate_limit":
-                # As if another tool had just used up the project's budget; the bucket
-                # itself is left alone so that the next request can pass.
-                return Response(
-                    429,
-                    _error_body(
-                        ApiError(
-                            429,
-                            "rate_limit_exceeded",
-                            f"limit of {self.bucket.limit} requests per hour reached",
-                        )
-                    ),
-                    {"RateLimit-Remaining": "0"},
-                )
+            if fault.kind in FAULT_ERRORS:
+                return self._fault_error(fault.kind)
             if fault.kind == "malformed_json":
                 return Response(200, b'{"servers": [{"id": 1, "name": ')
 
         auth = headers.get("Authorization", "")
         read_only = self.read_only_token is not None and auth == f"Bearer {self.read_only_token}"
         if auth != f"Bearer {self.token}" and not read_only:
-            return Response(
-                401, _error_body(ApiError(401, "unauthorized", "unable to authenticate"))
-            )
+            return _error(ApiError(401, "unauthorized", "unable to authenticate"))
         if read_only and method not in ("GET", "HEAD"):
-            return Response(
-                403,
-                _error_body(
-                    ApiError(
-                        403, "token_readonly", "the token is only allowed to perform GET requests"
-                    )
-                ),
+            return _error(
+                ApiError(403, "token_readonly", "the token is only allowed to perform GET requests")
             )
         if not self.bucket.take(now):
-            return Response(
-                429,
-                _error_body(
-                    ApiError(
-                        429,
-                        "rate_limit_exceeded",
-                        f"limit of {self.bucket.limit} requests per hour reached",
-                    )
-                ),
-            )
+            return _error(self._rate_limited())
         try:
             status, data = self._route(method, path, query, body)
             response = Response(status, b"" if data is None else _json(data))
         except ApiError as error:
-            response = Response(error.status, _error_body(error))
+            response = _error(error)
         if fault and fault.after:
             if fault.kind == "drop":
                 response.drop = True
-            elif fault.kind == "http_500":
-                response = Response(
-                    500, _error_body(ApiError(500, "server_error", "internal server error"))
-                )
-            elif fault.kind == "http_503":
-                response = Response(
-                    503,
-                    _error_body(ApiError(503, "unavailable", "service is temporarily unavailable")),
-                )
+            elif fault.kind in ("http_500", "http_503"):
+                response = self._fault_error(fault.kind)
             elif fault.kind == "malformed_json":
                 response = Response(response.status, response.body[: len(response.body) // 2])
         return response
+
+    def _rate_limited(self) -> ApiError:
+        return ApiError(
+            429, "rate_limit_exceeded", f"limit of {self.bucket.limit} requests per hour reached"
+        )
+
+    def _fault_error(self, kind: str) -> Response:
+        if kind == "rate_limit":
+            # As if another tool had just used up the project's budget; the bucket
+            # itself is left alone so that the next request can pass.
+            return _error(self._rate_limited(), {"RateLimit-Remaining": "0"})
+        return _error(FAULT_ERRORS[kind])
 
     def _route(
         self, method: str, path: str, query: dict[str, list[str]], body: bytes
