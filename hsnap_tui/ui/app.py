@@ -457,6 +457,7 @@ class HsnapApp(App):
             text.append(f"  API {rate.remaining}/{rate.limit}", style=style)
         if refresher.throttled:
             text.append("  throttling", style="bold yellow")
+        text.append("  ? keys", style="dim")
         return text
 
     # ---- contexts -------------------------------------------------------------------

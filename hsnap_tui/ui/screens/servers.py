@@ -19,30 +19,14 @@ from hsnap_tui.ui.widgets.status_bar import StatusBar
 
 
 class ServersScreen(Screen):
+    # most used first: on a narrow footer the last ones are cut
     BINDINGS = [
         Binding(
-            "slash",
-            "filter",
-            "Filter",
-            id="servers.filter",
-            tooltip="Filter by name, or by a label selector such as env=prod",
-        ),
-        Binding(
-            "escape", "clear", "Clear", id="servers.clear", tooltip="Clear the filter and the marks"
-        ),
-        Binding(
-            "o",
-            "cycle_sort",
-            "Sort",
-            id="servers.sort",
-            tooltip="Sort by the next column: name, status, lock, location, last snapshot, type",
-        ),
-        Binding(
-            "space",
-            "toggle_mark",
-            "Mark",
-            id="servers.mark",
-            tooltip="Mark or unmark the highlighted server",
+            "s",
+            "snapshot",
+            "Snapshot",
+            id="servers.snapshot",
+            tooltip="Snapshot the highlighted server, or all marked ones",
         ),
         Binding(
             "i",
@@ -52,11 +36,28 @@ class ServersScreen(Screen):
             tooltip="The action that holds the highlighted server's lock",
         ),
         Binding(
-            "s",
-            "snapshot",
-            "Snapshot",
-            id="servers.snapshot",
-            tooltip="Snapshot the highlighted server, or all marked ones",
+            "slash",
+            "filter",
+            "Filter",
+            id="servers.filter",
+            tooltip="Filter by name, or by a label selector such as env=prod",
+        ),
+        Binding(
+            "space",
+            "toggle_mark",
+            "Mark",
+            id="servers.mark",
+            tooltip="Mark or unmark the highlighted server",
+        ),
+        Binding(
+            "o",
+            "cycle_sort",
+            "Sort",
+            id="servers.sort",
+            tooltip="Sort by the next column: name, status, lock, location, last snapshot, type",
+        ),
+        Binding(
+            "escape", "clear", "Clear", id="servers.clear", tooltip="Clear the filter and the marks"
         ),
     ]
 
