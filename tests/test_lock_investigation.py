@@ -168,3 +168,17 @@ async def test_a_job_that_met_locked_links_to_the_blocker(sim):
         assert app.screen.action.id == blocker["id"]
         note = plain(app.screen.query_one("#inspector-note").content)
         assert f"request ID {job.request_id}" in note
+
+
+async def test_a_lookup_under_faults_explains_and_retries(sim):
+    app = make_app(sim)
+    history = next(a for a in sim.world.actions.values() if a.status == "success")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await poll(pilot)
+        for kind in ("http_503", "drop", "malformed_json", "rate_limit"):
+            sim.add_fault(kind, count=1, path_prefix="/v1/actions/")
+            message = await ask(pilot, str(history.id))
+            assert isinstance(app.screen, ActionIdDialog), kind
+            assert message and "Traceback" not in message, kind
+        assert await ask(pilot, str(history.id)) == ""  # the API answers again
+        assert isinstance(app.screen, ActionInspectorScreen)
