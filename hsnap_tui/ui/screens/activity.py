@@ -14,6 +14,10 @@ from hsnap_tui.core.jobs import Job, JobState
 from hsnap_tui.ui.format import duration, size_gb
 from hsnap_tui.ui.widgets.jobs_panel import STATE_STYLES
 from hsnap_tui.ui.widgets.status_bar import StatusBar
+from hsnap_tui.ui.widgets.tables import fill_table
+
+AUDIT_COLUMNS = [("time", "Time (UTC)"), ("request", "Request"), ("server", "Server"),
+                 ("outcome", "Outcome"), ("request_id", "Request ID")]
 
 JOB_COLUMNS = (
     "job",
@@ -95,8 +99,6 @@ class ActivityScreen(Screen):
         jobs = self.query_one("#jobs", DataTable)
         for key in JOB_COLUMNS:
             jobs.add_column(key.capitalize() if key != "job" else "#", key=key)
-        audit = self.query_one("#audit", DataTable)
-        audit.add_columns("Time (UTC)", "Request", "Server", "Outcome", "Request ID")
         jobs.focus()
         self.jobs_changed(self.app.all_jobs(), self.app.now())
 
@@ -124,16 +126,12 @@ class ActivityScreen(Screen):
             return
         self._audit_shown = audit.count
         entries: list[AuditEntry] = audit.recent()
-        table = self.query_one("#audit", DataTable)
-        table.clear()
-        for entry in reversed(entries):
-            table.add_row(
-                entry.time.replace("T", " ").rstrip("Z"),
-                f"{entry.method} {entry.path}",
-                entry.server or "",
-                entry.outcome,
-                entry.request_id or "",
-            )
+        rows = [
+            (None, (entry.time.replace("T", " ").rstrip("Z"), f"{entry.method} {entry.path}",
+                    entry.server or "", entry.outcome, entry.request_id or ""))
+            for entry in reversed(entries)
+        ]
+        fill_table(self.query_one("#audit", DataTable), AUDIT_COLUMNS, rows, max_width=60)
 
     def _highlighted_job(self) -> Job | None:
         table = self.query_one("#jobs", DataTable)
