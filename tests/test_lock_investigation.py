@@ -13,7 +13,7 @@ from hsnap_tui.ui.screens.inspector import (
     ActionPickScreen,
     LockExplanationScreen,
 )
-from tests.conftest import make_app, poll
+from tests.conftest import make_app, poll, settle
 from tests.test_servers_view import plain, server_named
 from tests.test_snapshot_flow import highlight, tick
 
@@ -182,3 +182,27 @@ async def test_a_lookup_under_faults_explains_and_retries(sim):
             assert message and "Traceback" not in message, kind
         assert await ask(pilot, str(history.id)) == ""  # the API answers again
         assert isinstance(app.screen, ActionInspectorScreen)
+
+
+async def test_screens_dismissed_before_they_mount_do_not_crash(sim):
+    """Keys typed ahead can open and close a dialog within one frame."""
+    from hsnap_tui.ui.screens.confirm import ConfirmScreen
+    from hsnap_tui.ui.screens.details import ServerDetailsScreen
+    from hsnap_tui.ui.screens.snapshot_dialog import SnapshotDialog
+    from hsnap_tui.ui.screens.snapshots import RetentionScreen
+
+    app = make_app(sim)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await poll(pilot)
+        server = next(iter(app.fleet.servers.values()))
+        action = next(iter(sim.world.actions.values()))
+        from hsnap_tui.core.models import Action
+
+        for screen in (ActionIdDialog(), ConfirmScreen("t", "m"), RetentionScreen(),
+                       SnapshotDialog([server], set()), ServerDetailsScreen(server.id),
+                       ActionInspectorScreen(Action.from_json(action.to_json()))):
+            app.push_screen(screen)
+            app.pop_screen()
+            await settle(pilot)
+            assert app.is_running, type(screen).__name__
+        assert app.watched_actions == set()

@@ -32,6 +32,8 @@ class ConfirmScreen(ModalScreen[bool]):
                 yield Button(f"{self.no} (n)", id="confirm-no", compact=True)
 
     def on_mount(self) -> None:
+        if self not in self.app.screen_stack:
+            return  # dismissed before it was mounted (keys typed ahead)
         self.query_one("#confirm-no", Button).focus()
 
     @on(Button.Pressed)

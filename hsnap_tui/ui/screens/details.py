@@ -59,6 +59,8 @@ class ServerDetailsScreen(Screen):
         self.app.views.discard(self)
 
     def on_mount(self) -> None:
+        if self not in self.app.screen_stack:
+            return  # dismissed before it was mounted (keys typed ahead)
         self.app.views.add(self)
         recent = self.query_one("#recent", DataTable)
         recent.add_columns("ID", "Command", "Status", "Progress", "Started", "Duration")

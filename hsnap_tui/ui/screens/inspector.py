@@ -73,6 +73,8 @@ class ActionInspectorScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        if self not in self.app.screen_stack:
+            return  # dismissed before it was mounted (keys typed ahead)
         self.sub_title = f"action {self.action.id}"
         self.app.views.add(self)
         self.app.watched_actions.add(self.action.id)
@@ -211,6 +213,8 @@ class ActionIdDialog(ModalScreen[Action | None]):
             yield Static(id="action-id-message")
 
     def on_mount(self) -> None:
+        if self not in self.app.screen_stack:
+            return  # dismissed before it was mounted (keys typed ahead)
         self.query_one(Input).focus()
 
     def _say(self, text: str, style: str = "bold red") -> None:

@@ -72,6 +72,8 @@ class SnapshotDialog(ModalScreen[SnapshotRequest | None]):
                 yield Button("Cancel", id="snapshot-cancel", compact=True)
 
     def on_mount(self) -> None:
+        if self not in self.app.screen_stack:
+            return  # dismissed before it was mounted (keys typed ahead)
         self.query_one("#snapshot-template", Input).focus()
         self._validate()
 

@@ -335,6 +335,8 @@ class RetentionScreen(ModalScreen[None]):
                 yield Button("Close", id="retention-close", compact=True)
 
     def on_mount(self) -> None:
+        if self not in self.app.screen_stack:
+            return  # dismissed before it was mounted (keys typed ahead)
         self.query_one("#retention-progress").display = False
         self.query_one("#retention-keep", Input).focus()
         self._preview()
