@@ -119,7 +119,8 @@ class ServersScreen(Screen):
         bar.display = True
         field = self.query_one("#filter-input", Input)
         field.value = self.table.filter.text
-        field.focus()
+        # focus now, not after this message: keys typed right after `/` go to the field
+        self.set_focus(field)
 
     @on(Input.Changed, "#filter-input")
     def _filter_changed(self, event: Input.Changed) -> None:

@@ -211,7 +211,7 @@ class SnapshotsScreen(Screen):
         self.query_one("#snapshots-filter-bar").display = True
         field = self.query_one("#snapshots-filter-input", Input)
         field.value = self.filter.text
-        field.focus()
+        self.set_focus(field)  # at once: keys typed right after `/` go to the field
 
     @on(Input.Changed, "#snapshots-filter-input")
     def _filter_changed(self, event: Input.Changed) -> None:
