@@ -198,9 +198,14 @@ async def test_screens_dismissed_before_they_mount_do_not_crash(sim):
         action = next(iter(sim.world.actions.values()))
         from hsnap_tui.core.models import Action
 
-        for screen in (ActionIdDialog(), ConfirmScreen("t", "m"), RetentionScreen(),
-                       SnapshotDialog([server], set()), ServerDetailsScreen(server.id),
-                       ActionInspectorScreen(Action.from_json(action.to_json()))):
+        for screen in (
+            ActionIdDialog(),
+            ConfirmScreen("t", "m"),
+            RetentionScreen(),
+            SnapshotDialog([server], set()),
+            ServerDetailsScreen(server.id),
+            ActionInspectorScreen(Action.from_json(action.to_json())),
+        ):
             app.push_screen(screen)
             app.pop_screen()
             await settle(pilot)

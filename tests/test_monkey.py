@@ -9,9 +9,41 @@ import pytest
 
 from tests.conftest import make_app, poll
 
-KEYS = ["q", "1", "2", "3", "j", "k", "down", "up", "pagedown", "home", "end", "slash",
-        "escape", "o", "space", "s", "enter", "i", "a", "r", "d", "p", "x", "c",
-        "question_mark", "tab", "y", "n", "e", "w", "5", "hash", "backspace"]
+KEYS = [
+    "q",
+    "1",
+    "2",
+    "3",
+    "j",
+    "k",
+    "down",
+    "up",
+    "pagedown",
+    "home",
+    "end",
+    "slash",
+    "escape",
+    "o",
+    "space",
+    "s",
+    "enter",
+    "i",
+    "a",
+    "r",
+    "d",
+    "p",
+    "x",
+    "c",
+    "question_mark",
+    "tab",
+    "y",
+    "n",
+    "e",
+    "w",
+    "5",
+    "hash",
+    "backspace",
+]
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

@@ -16,8 +16,13 @@ from hsnap_tui.ui.widgets.jobs_panel import STATE_STYLES
 from hsnap_tui.ui.widgets.status_bar import StatusBar
 from hsnap_tui.ui.widgets.tables import fill_table
 
-AUDIT_COLUMNS = [("time", "Time (UTC)"), ("request", "Request"), ("server", "Server"),
-                 ("outcome", "Outcome"), ("request_id", "Request ID")]
+AUDIT_COLUMNS = [
+    ("time", "Time (UTC)"),
+    ("request", "Request"),
+    ("server", "Server"),
+    ("outcome", "Outcome"),
+    ("request_id", "Request ID"),
+]
 
 JOB_COLUMNS = (
     "job",
@@ -127,8 +132,16 @@ class ActivityScreen(Screen):
         self._audit_shown = audit.count
         entries: list[AuditEntry] = audit.recent()
         rows = [
-            (None, (entry.time.replace("T", " ").rstrip("Z"), f"{entry.method} {entry.path}",
-                    entry.server or "", entry.outcome, entry.request_id or ""))
+            (
+                None,
+                (
+                    entry.time.replace("T", " ").rstrip("Z"),
+                    f"{entry.method} {entry.path}",
+                    entry.server or "",
+                    entry.outcome,
+                    entry.request_id or "",
+                ),
+            )
             for entry in reversed(entries)
         ]
         fill_table(self.query_one("#audit", DataTable), AUDIT_COLUMNS, rows, max_width=60)
