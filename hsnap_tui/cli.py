@@ -10,6 +10,7 @@ import sys
 
 from hsnap_tui import __version__
 from hsnap_tui.config import ConfigError, Context, Settings, resolve, switchable_contexts
+from hsnap_tui.keymap import load_keymap
 from hsnap_tui.logs import setup_logging
 
 log = logging.getLogger("hsnap_tui.cli")
@@ -101,7 +102,15 @@ def run_demo(args: argparse.Namespace) -> int:
     with Simulator(token=token, servers=24, seed=1, speed=speed, scenario="demo") as sim:
         api = HetznerApi(token, sim.url, read_only=args.read_only)
         # The demo's requests go to a simulator: they stay out of the real audit file.
-        app = HsnapApp(api, demo=True, refresh=args.refresh, budget=args.api_budget)
+        keymap, problems = load_keymap()
+        app = HsnapApp(
+            api,
+            demo=True,
+            refresh=args.refresh,
+            budget=args.api_budget,
+            keymap=keymap,
+            warnings=problems,
+        )
         app.run()
     return app.return_code or 0
 
@@ -147,13 +156,15 @@ def run_app(args: argparse.Namespace, settings: Settings) -> int:
 
     api = HetznerApi(settings.token, settings.endpoint, read_only=args.read_only)
     audit = AuditLog(default_audit_path(), context=settings.label, endpoint=settings.endpoint)
+    keymap, keymap_problems = load_keymap()
     app = HsnapApp(
         api,
         context=settings.label,
         refresh=args.refresh,
         budget=args.api_budget,
         audit=audit,
-        warnings=list(settings.warnings),
+        warnings=list(settings.warnings) + keymap_problems,
+        keymap=keymap,
         contexts=lambda: switchable_contexts(settings),
         connect=connect,
     )

@@ -114,6 +114,7 @@ class HsnapApp(App):
         contexts: Callable[[], list[Context]] | None = None,
         connect: Callable[[Context], HetznerApi] | None = None,
         warnings: list[str] | None = None,
+        keymap: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
         self.context = context
@@ -126,6 +127,7 @@ class HsnapApp(App):
         self._contexts = contexts
         self._connect = connect
         self.startup_warnings = list(warnings or [])
+        self.user_keymap = dict(keymap or {})
         self._job_ids = itertools.count(1)
         self.audit = audit or AuditLog(None, context=context or "", endpoint=api.endpoint, now=now)
         self.background: list[Session] = []  # other contexts whose jobs are still followed
@@ -172,6 +174,8 @@ class HsnapApp(App):
         return None
 
     def on_mount(self) -> None:
+        if self.user_keymap:
+            self.set_keymap(self.user_keymap)
         for warning in self.startup_warnings:
             self.notify(warning, title="Warning", severity="warning", timeout=15)
         if self.read_only:

@@ -1,0 +1,33 @@
+"""Remapping keys by binding ID."""
+
+from __future__ import annotations
+
+from hsnap_tui.keymap import load_keymap
+from hsnap_tui.ui.screens.snapshot_dialog import SnapshotDialog
+from tests.conftest import make_app, poll
+
+
+def test_load_keymap(tmp_path):
+    path = tmp_path / "keymap.toml"
+    assert load_keymap(path) == ({}, [])  # no file: nothing to do, nothing to say
+    path.write_text('[keymap]\n"servers.snapshot" = "S"\n"app.quit" = "ctrl+q,q"\n'
+                    '"servers.sort" = ""\n"servers.mark" = 3\n')
+    keymap, problems = load_keymap(path)
+    assert keymap == {"servers.snapshot": "S", "app.quit": "ctrl+q,q"}
+    assert len(problems) == 2 and all("is not a key list" in p for p in problems)
+    path.write_text("[keymap\n")
+    keymap, problems = load_keymap(path)
+    assert keymap == {} and "not valid TOML" in problems[0]
+
+
+async def test_a_remapped_key_works_and_the_old_one_does_not(sim, tmp_path):
+    path = tmp_path / "keymap.toml"
+    path.write_text('[keymap]\n"servers.snapshot" = "S"\n')
+    keymap, _ = load_keymap(path)
+    app = make_app(sim, keymap=keymap)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await poll(pilot)
+        await pilot.press("s")
+        assert not isinstance(app.screen, SnapshotDialog)
+        await pilot.press("S")
+        assert isinstance(app.screen, SnapshotDialog)
