@@ -10,8 +10,10 @@ from tests.conftest import make_app, poll
 def test_load_keymap(tmp_path):
     path = tmp_path / "keymap.toml"
     assert load_keymap(path) == ({}, [])  # no file: nothing to do, nothing to say
-    path.write_text('[keymap]\n"servers.snapshot" = "S"\n"app.quit" = "ctrl+q,q"\n'
-                    '"servers.sort" = ""\n"servers.mark" = 3\n')
+    path.write_text(
+        '[keymap]\n"servers.snapshot" = "S"\n"app.quit" = "ctrl+q,q"\n'
+        '"servers.sort" = ""\n"servers.mark" = 3\n'
+    )
     keymap, problems = load_keymap(path)
     assert keymap == {"servers.snapshot": "S", "app.quit": "ctrl+q,q"}
     assert len(problems) == 2 and all("is not a key list" in p for p in problems)

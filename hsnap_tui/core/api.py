@@ -7,8 +7,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -35,7 +33,6 @@ class RateLimit:
     limit: int
     remaining: int
     reset: float  # Unix time at which the bucket is full again
-    seen_at: float  # local monotonic time of the response
     server_time: float | None = None  # the response's Date, on the API's clock
 
     @property
@@ -45,15 +42,13 @@ class RateLimit:
 
 class ApiMonitor:
     """Thread-safe record of every response: rate-limit headers, the last correlation
-    ID, and a count of requests by method."""
+    ID, and how many requests were sent (the refresh budget charges by it)."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._clock = clock
         self.rate_limit: RateLimit | None = None
         self.last_correlation_id: str | None = None
         self.requests_sent = 0
-        self.mutations_sent = 0
 
     def record(self, response: requests.Response) -> None:
         headers = response.headers
@@ -69,8 +64,6 @@ class ApiMonitor:
             )
         with self._lock:
             self.requests_sent += 1
-            if response.request is not None and response.request.method not in ("GET", "HEAD"):
-                self.mutations_sent += 1
             correlation_id = headers.get("X-Correlation-Id")
             if correlation_id:
                 self.last_correlation_id = correlation_id
@@ -84,7 +77,6 @@ class ApiMonitor:
                     limit=int(headers["RateLimit-Limit"]),
                     remaining=int(headers["RateLimit-Remaining"]),
                     reset=float(headers["RateLimit-Reset"]),
-                    seen_at=self._clock(),
                     server_time=server_time,
                 )
 

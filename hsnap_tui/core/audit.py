@@ -9,6 +9,7 @@ import json
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -67,7 +68,9 @@ class AuditLog:
         if self.path is None or not self.path.exists():
             return
         try:
-            lines = self.path.read_text(encoding="utf-8").splitlines()[-limit:]
+            # The file only grows: stream it and keep the tail, not the whole file.
+            with self.path.open(encoding="utf-8", errors="replace") as handle:
+                lines = deque(handle, maxlen=limit)
         except OSError:
             return
         for line in lines:

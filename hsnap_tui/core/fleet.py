@@ -104,6 +104,16 @@ class FleetState:
             _snapshot_index=self._snapshots_by_server,
         )
 
+    def with_snapshots(self, snapshots: Iterable[Snapshot]) -> FleetState:
+        """The same servers and running actions with another snapshot list."""
+        return FleetState(
+            self.servers,
+            self.running,
+            tuple(snapshots),
+            self.explained_at_slow,
+            servers_request_id=self.servers_request_id,
+        )
+
     def lock(self, server_id: int) -> LockState:
         return self.locks.get(server_id, NO_LOCK)
 

@@ -318,23 +318,7 @@ class JobEngine:
                 )
                 return
             if lock.held:
-                blocking, blocking_id = _describe_lock(fleet, job.server_id)
-                if job.policy == LockPolicy.SKIP:
-                    self._end(
-                        job,
-                        JobState.SKIPPED,
-                        events,
-                        blocking=blocking,
-                        blocking_action_id=blocking_id,
-                        note=f"skipped: the server is locked ({blocking})",
-                    )
-                else:
-                    self._set(
-                        job,
-                        state=JobState.WAITING,
-                        blocking=blocking,
-                        blocking_action_id=blocking_id,
-                    )
+                self._blocked(job, fleet, events, skip_note="skipped: the server is locked")
                 return
             # Claimed under the lock: a cancel can no longer race the POST.
             job = self._set(
@@ -403,30 +387,16 @@ class JobEngine:
         self._audit(job, f"refused: {status}", exc.correlation_id)
         if status == "locked":
             # The lock appeared between our look and the request.
-            blocking, blocking_id = _describe_lock(fleet, job.server_id)
-            if job.policy == LockPolicy.SKIP:
-                self._end(
-                    job,
-                    JobState.SKIPPED,
-                    events,
-                    request_id=exc.correlation_id,
-                    blocking=blocking,
-                    blocking_action_id=blocking_id,
-                    error_code="locked",
-                    error_message=exc.message,
-                    note="skipped: the server became locked",
-                )
-            else:
-                self._set(
-                    job,
-                    state=JobState.WAITING,
-                    request_id=exc.correlation_id,
-                    blocking=blocking,
-                    blocking_action_id=blocking_id,
-                    error_code="locked",
-                    error_message=exc.message,
-                    note="the server became locked; waiting",
-                )
+            self._blocked(
+                job,
+                fleet,
+                events,
+                skip_note="skipped: the server became locked",
+                wait_note="the server became locked; waiting",
+                request_id=exc.correlation_id,
+                error_code="locked",
+                error_message=exc.message,
+            )
             return
         explanation = explain_error(exc)
         self._end(
@@ -438,6 +408,24 @@ class JobEngine:
             request_id=exc.correlation_id,
             note=str(explanation),
         )
+
+    def _blocked(
+        self,
+        job: Job,
+        fleet: FleetState,
+        events: list[JobEvent],
+        *,
+        skip_note: str,
+        wait_note: str | None = None,
+        **changes,
+    ) -> None:
+        """The server is locked: skip the job or let it wait, naming the blocker."""
+        blocking, blocking_id = _describe_lock(fleet, job.server_id)
+        changes.update(blocking=blocking, blocking_action_id=blocking_id)
+        if job.policy == LockPolicy.SKIP:
+            self._end(job, JobState.SKIPPED, events, note=f"{skip_note} ({blocking})", **changes)
+        else:
+            self._set(job, state=JobState.WAITING, note=wait_note or job.note, **changes)
 
     def _ambiguous(self, job: Job, exc: BaseException) -> None:
         explanation = explain_error(exc)

@@ -90,6 +90,7 @@ class Refresher:
         self._tokens = 0.0
         self._tokens_at: float | None = None
         self._busy = threading.Lock()
+        self._fleet_lock = threading.Lock()
 
     # ---- pacing ---------------------------------------------------------------------
 
@@ -143,29 +144,19 @@ class Refresher:
     def add_snapshots(self, snapshots: list[Snapshot]) -> FleetState:
         """Fold snapshots that just finished into the fleet, before the slow lane
         reads them, so that "last snapshot" is current at once."""
-        known = {s.id: s for s in self.fleet.snapshots}
-        known.update({s.id: s for s in snapshots})
-        fleet = self.fleet
-        self.fleet = FleetState(
-            fleet.servers,
-            fleet.running,
-            tuple(known.values()),
-            fleet.explained_at_slow,
-            servers_request_id=fleet.servers_request_id,
-        )
-        return self.fleet
+        with self._fleet_lock:
+            known = {s.id: s for s in self.fleet.snapshots}
+            known.update({s.id: s for s in snapshots})
+            self.fleet = self.fleet.with_snapshots(known.values())
+            return self.fleet
 
     def remove_snapshots(self, ids: set[int]) -> FleetState:
         """Drop deleted snapshots from the fleet at once."""
-        fleet = self.fleet
-        self.fleet = FleetState(
-            fleet.servers,
-            fleet.running,
-            tuple(s for s in fleet.snapshots if s.id not in ids),
-            fleet.explained_at_slow,
-            servers_request_id=fleet.servers_request_id,
-        )
-        return self.fleet
+        with self._fleet_lock:
+            self.fleet = self.fleet.with_snapshots(
+                s for s in self.fleet.snapshots if s.id not in ids
+            )
+            return self.fleet
 
     def request_full(self) -> None:
         """Make both lanes due now (the `r` key), budget or not."""
@@ -212,6 +203,7 @@ class Refresher:
         if self._loaded and not self._forced and now < self._next_fast:
             return PollResult(None, (), None, self.next_delay(), self.throttled)
         lanes: list[str] = []
+        fleet: FleetState | None = None  # a new picture from the slow lane
         try:
             running = self.api.running_server_actions()
             lanes.append("fast")
@@ -231,12 +223,14 @@ class Refresher:
                     explained,
                     servers_request_id=servers_request_id,
                 )
-            else:
-                fleet = self.fleet.with_running(tuple(running))
         except (APIException, requests.RequestException, ValueError, KeyError) as exc:
             return self._failed(exc, tuple(lanes))
 
-        self.fleet = fleet
+        with self._fleet_lock:
+            # Derived and stored in one step, so that a snapshot the UI thread just added
+            # or removed is not overwritten by the picture taken before it.
+            self.fleet = fleet if fleet is not None else self.fleet.with_running(tuple(running))
+            fleet = self.fleet
         self._loaded = True
         self._forced = False
         self.failures = 0

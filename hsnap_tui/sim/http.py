@@ -96,10 +96,6 @@ class TokenBucket:
             return True
         return False
 
-    def drain(self, now: float) -> None:
-        self._refill(now)
-        self.tokens = 0.0
-
     def headers(self, now: float) -> dict[str, str]:
         self._refill(now)
         missing = self.limit - self.tokens
@@ -340,10 +336,6 @@ class Simulator:
         with self.lock:
             self.world.tick()
         return now
-
-    def drain_rate_limit(self) -> None:
-        with self.lock:
-            self.bucket.drain(self.clock.now())
 
     # ---- request handling -----------------------------------------------------------
 

@@ -200,7 +200,8 @@ class ActionLoaded(Message):
 
 
 class ActionIdDialog(ModalScreen[Action | None]):
-    """`a`: ask for an action ID, check it, fetch it; dismiss with the action."""
+    """`a`: ask for an action ID, check it, fetch it; dismiss with the action.
+    (Screen's AUTO_FOCUS puts the cursor in the input.)"""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="action_id.cancel")]
 
@@ -211,11 +212,6 @@ class ActionIdDialog(ModalScreen[Action | None]):
             yield Static("Action ID (a whole number; #42 works too)")
             yield Input(placeholder="1930144902", id="action-id-input", compact=True)
             yield Static(id="action-id-message")
-
-    def on_mount(self) -> None:
-        if self not in self.app.screen_stack:
-            return  # dismissed before it was mounted (keys typed ahead)
-        self.query_one(Input).focus()
 
     def _say(self, text: str, style: str = "bold red") -> None:
         self.query_one("#action-id-message", Static).update(Text(text, style=style))

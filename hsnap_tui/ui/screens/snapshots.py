@@ -138,6 +138,7 @@ class SnapshotsScreen(Screen):
         self.filter = SnapshotFilter()
         self.sort_name = "created"
         self._rows: dict[str, tuple] = {}
+        self._behind = False
         self._order: list[str] = []
 
     def compose(self) -> ComposeResult:
@@ -173,7 +174,16 @@ class SnapshotsScreen(Screen):
         key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
         return next((s for s in self.app.fleet.snapshots if str(s.id) == key), None)
 
+    def on_screen_resume(self) -> None:
+        if self._behind:
+            self._reshow()
+
     def fleet_changed(self, fleet: FleetState, now: float) -> None:
+        if not self.is_current:
+            # Hidden behind another view: catch up when shown, not on every tick.
+            self._behind = True
+            return
+        self._behind = False
         shown = sorted(
             (s for s in fleet.snapshots if self.filter.matches(s)), key=SORTS[self.sort_name]
         )

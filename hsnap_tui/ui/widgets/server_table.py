@@ -132,10 +132,8 @@ class ServerTable(DataTable):
 
     @property
     def highlighted_server_id(self) -> int | None:
-        if self.row_count == 0:
-            return None
-        row_key = self.coordinate_to_cell_key(Coordinate(self.cursor_row, 0)).row_key
-        return int(row_key.value) if row_key.value is not None else None
+        key = self._cursor_key()
+        return int(key) if key is not None else None
 
     @property
     def visible_ids(self) -> list[int]:
