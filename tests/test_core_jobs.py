@@ -4,55 +4,69 @@ second image — whatever the network does to the create_image request."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
 from hsnap_tui.core.api import HetznerApi
 from hsnap_tui.core.audit import AuditLog
-from hsnap_tui.core.jobs import (
-    JobEngine,
-    JobState,
-    LockPolicy,
+from hsnap_tui.core.jobs import JobState, LockPolicy
+from hsnap_tui.core.models import Server
+from hsnap_tui.core.naming import (
+    JOB_LABEL,
     TemplateError,
     check_labels,
     check_template,
     render_description,
 )
-from hsnap_tui.core.models import Server
-from hsnap_tui.core.refresh import Refresher
+from hsnap_tui.core.session import Session
 from tests.conftest import TOKEN
 
 LABELS = {"managed-by": "hsnap"}
 
 
 class Rig:
-    """Refresher + job engine on the simulator's clock; `tick()` is one fast-lane poll
-    followed by one job step, as the app's worker does."""
+    """A session on the simulator's clock; `tick()` moves the clock, asks for the fast
+    lane and runs one session tick (a poll, then one job step), as the app's worker
+    does."""
 
-    def __init__(self, sim, tmp_path=None, timeout: float = 5.0) -> None:
+    def __init__(self, sim, tmp_path=None, timeout: float = 5.0, **options) -> None:
+        # the whole project's budget: these tests force a poll on every tick
+        options.setdefault("budget", 1.0)
         self.sim = sim
         self.api = HetznerApi(sim.token, sim.url, timeout=timeout)
-        self.refresher = Refresher(self.api, clock=sim.clock.now)
         path = tmp_path / "audit.jsonl" if tmp_path else None
-        self.audit = AuditLog(path, context="test", endpoint=sim.url)
-        self.engine = JobEngine(self.api, self.audit, now=sim.clock.now)
+        self.audit = AuditLog(path, context="test", endpoint=sim.url, now=sim.clock.now)
+        self.session = Session(
+            self.api,
+            name="test",
+            audit=self.audit,
+            clock=sim.clock.now,
+            now=sim.clock.now,
+            **options,
+        )
+        self.refresher = self.session.refresher
+        self.engine = self.session.jobs
         self.events = []
-        self.refresher.poll()
+        self.session.tick()
 
     def server(self, name: str) -> Server:
-        return next(s for s in self.refresher.fleet.servers.values() if s.name == name)
+        return next(s for s in self.session.fleet.servers.values() if s.name == name)
 
-    def submit(self, *names: str, policy=LockPolicy.WAIT):
-        return self.engine.submit([self.server(n) for n in names], "{server}-snap", LABELS, policy)
+    def submit(self, *names: str, policy=LockPolicy.WAIT, template="{server}-snap"):
+        return self.session.submit([self.server(n) for n in names], template, LABELS, policy)
 
     def tick(self, advance: float = 5.0):
         self.sim.advance(advance)
         self.refresher.request_fast()
-        self.refresher.poll()
-        events, _ = self.engine.step(self.refresher.fleet)
-        self.events.extend(events)
-        return events
+        result = self.session.tick()
+        self.events.extend(result.events)
+        return result.events
+
+    def step(self):
+        """One job step on the picture the session has (no poll before it)."""
+        result = self.engine.step(self.session.fleet)
+        self.events.extend(result.events)
+        return result
 
     def job(self, name: str):
         return next(j for j in self.engine.jobs() if j.server_name == name)
@@ -95,7 +109,7 @@ def test_wait_for_lock_then_succeed(sim, tmp_path):
     assert (image["status"], image["description"], image["labels"]) == (
         "available",
         "web-prod-01-snap",
-        LABELS,
+        {**LABELS, JOB_LABEL: job.uid},
     )
     assert [e.message for e in rig.events] == [
         f"web-prod-01: snapshot {job.image_id} done, {job.image_size_gb:.1f} GB"
@@ -134,11 +148,13 @@ def test_dropped_after_processing_is_reconciled_into_one_image(sim):
     rig.submit("web-prod-01")
     rig.tick()
     job = rig.job("web-prod-01")
-    assert job.state == JobState.CREATING and job.ambiguous
+    assert job.state == JobState.UNKNOWN and job.maybe_landed
     assert "outcome unknown" in job.note
-    rig.tick()  # looks for the image before anything else, and adopts it
+    rig.tick()  # looks for its image by its label before anything else, and adopts it
     job = rig.job("web-prod-01")
-    assert job.state == JobState.RUNNING and not job.ambiguous
+    assert job.state == JobState.RUNNING and job.landed
+    lookup = [r for r in sim.requests() if r["path"] == "/v1/images"][-1]
+    assert lookup["query"]["label_selector"] == [f"{JOB_LABEL} in ({job.uid})"]
     rig.run_until_done()
     assert rig.job("web-prod-01").state == JobState.SUCCEEDED
     assert len(rig.posts()) == 1
@@ -157,29 +173,33 @@ def test_503_on_create_image_never_doubles(sim, after, posts):
     )
     rig.submit("web-prod-01")
     rig.tick()
-    assert rig.job("web-prod-01").ambiguous
+    assert rig.job("web-prod-01").state == JobState.UNKNOWN
     rig.run_until_done()
-    assert rig.job("web-prod-01").state == JobState.SUCCEEDED
-    assert len(rig.images("web-prod-01-snap")) == 1
+    job = rig.job("web-prod-01")
+    assert job.state == JobState.SUCCEEDED
+    assert [i["id"] for i in rig.images("web-prod-01-snap")] == [job.image_id]
     assert len(rig.posts()) == posts  # resent only when no image had been made
 
 
-def test_timeout_on_create_image_is_reconciled(make_sim):
+def test_timeout_on_create_image_waits_for_a_late_landing(make_sim):
     sim = make_sim()
-    rig = Rig(sim, timeout=0.1)
+    rig = Rig(sim, timeout=0.2)
     server = rig.server("web-prod-01")
+    # the request reaches the API 30 simulated seconds late, after the client gave up
     sim.add_fault(
-        "latency", count=1, seconds=0.4, path_prefix=f"/v1/servers/{server.id}/actions/create_image"
+        "latency", count=1, seconds=30, path_prefix=f"/v1/servers/{server.id}/actions/create_image"
     )
     rig.submit("web-prod-01")
     rig.tick()
-    assert rig.job("web-prod-01").ambiguous
-    deadline = time.monotonic() + 5  # the slow request lands on the server meanwhile
-    while not rig.posts() and time.monotonic() < deadline:
-        time.sleep(0.02)
+    job = rig.job("web-prod-01")
+    assert job.state == JobState.UNKNOWN and "the API did not answer in time" in job.note
+    rig.tick(10)
+    assert rig.job("web-prod-01").state == JobState.UNKNOWN  # nothing yet: no second send
+    assert rig.images("web-prod-01-snap") == []
     rig.run_until_done()
-    assert rig.job("web-prod-01").state == JobState.SUCCEEDED
-    assert len(rig.images("web-prod-01-snap")) == 1
+    job = rig.job("web-prod-01")
+    assert job.state == JobState.SUCCEEDED
+    assert [i["id"] for i in rig.images("web-prod-01-snap")] == [job.image_id]
     assert len(rig.posts()) == 1
 
 
@@ -191,7 +211,7 @@ def test_lock_between_look_and_request_puts_the_job_back_to_waiting(sim):
     rig.refresher.request_fast()
     rig.refresher.poll()  # the job's lock picture: unlocked
     sim.start_action(server.id, "rebuild_server", 20)  # … another tool is faster
-    rig.engine.step(rig.refresher.fleet)
+    rig.step()
     job = rig.job("web-prod-01")
     assert job.state == JobState.WAITING
     assert job.error_code == "locked"
@@ -227,7 +247,7 @@ def test_other_refusals_fail_with_the_request_id(sim):
         [rig.server("web-prod-01")], "{server}", {"ok": "fine"}, LockPolicy.WAIT
     )
     del sim.world.servers[queued[0].server_id]  # deleted by someone else meanwhile
-    rig.engine.step(rig.refresher.fleet)
+    rig.step()
     job = rig.job("web-prod-01")
     assert job.state == JobState.FAILED and job.error_code == "not_found"
     assert job.request_id == rig.posts()[0]["correlation_id"]
@@ -266,9 +286,13 @@ def test_more_than_fifty_running_jobs_poll_in_chunks(make_sim):
         if not rig.refresher.fleet.lock(s.id).held
     ][:55]
     rig.submit(*free)
-    rig.tick()
+    for _ in range(5):  # the sends are paced by the request budget
+        rig.tick(5)
+        if all(j.state == JobState.RUNNING for j in rig.engine.jobs()):
+            break
+    assert all(j.state == JobState.RUNNING for j in rig.engine.jobs())
     sim.clear_requests()
-    rig.tick()
+    rig.tick(1)
     calls = [r for r in sim.requests() if r["path"] == "/v1/actions"]
     assert [len(c["query"]["id"]) for c in calls] == [50, 5]
 
@@ -294,11 +318,13 @@ def test_audit_log_records_every_create_image_without_the_token(sim, tmp_path):
     server = rig.server("web-prod-01")
     sim.start_action(server.id, "rebuild_server", 10)
     rig.submit("web-prod-01")
-    rig.engine.step(rig.refresher.fleet)  # stale picture: unlocked → 423
+    rig.step()  # stale picture: unlocked → 423
     rig.run_until_done()
+    job = rig.job("web-prod-01")
     lines = (tmp_path / "audit.jsonl").read_text().splitlines()
     entries = [json.loads(line) for line in lines]
-    assert [e["outcome"] for e in entries] == ["refused: locked", "201 created"]
+    created = f"201 created image {job.image_id}"
+    assert [e["outcome"] for e in entries] == ["refused: 423 locked", created]
     for entry, post in zip(entries, rig.posts(), strict=True):
         assert entry["method"] == "POST"
         assert entry["path"] == f"/servers/{server.id}/actions/create_image"
@@ -309,7 +335,7 @@ def test_audit_log_records_every_create_image_without_the_token(sim, tmp_path):
     assert TOKEN not in (tmp_path / "audit.jsonl").read_text()
     # a later run shows the earlier entries
     again = AuditLog(tmp_path / "audit.jsonl", context="test", endpoint=sim.url)
-    assert [e.outcome for e in again.entries] == ["refused: locked", "201 created"]
+    assert [e.outcome for e in again.entries] == ["refused: 423 locked", created]
 
 
 def test_description_template_and_labels():
@@ -334,3 +360,5 @@ def test_description_template_and_labels():
         check_labels("bad key=1")
     with pytest.raises(TemplateError, match="must be at most 63"):
         check_labels("k=" + "v" * 64)
+    with pytest.raises(TemplateError, match="set by hsnap-tui"):
+        check_labels(f"{JOB_LABEL}=mine")

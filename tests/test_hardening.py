@@ -14,9 +14,10 @@ from hsnap_tui.config import CliConfig, ConfigError, Context, Settings, resolve
 from hsnap_tui.core.actions import ActionIdError, parse_action_id
 from hsnap_tui.core.api import HetznerApi, ReadOnlyError
 from hsnap_tui.core.errors import explain
-from hsnap_tui.core.jobs import JobState, TemplateError, check_labels, render_description
+from hsnap_tui.core.jobs import JobState
 from hsnap_tui.core.labels import LabelError
 from hsnap_tui.core.models import Server
+from hsnap_tui.core.naming import TemplateError, check_labels, render_description
 from hsnap_tui.core.retention import RetentionError, parse_keep
 from hsnap_tui.logs import setup_logging
 from hsnap_tui.ui.app import HsnapApp
@@ -242,20 +243,19 @@ async def test_switch_context_keeps_following_jobs(make_sim):
         assert table.row_count == 12
         prod_job = app.all_jobs()[0]
         for _ in range(60):
-            if not app.background:
+            if not app.background[0].jobs.active_jobs():
                 break
             prod.advance(10)
             staging.advance(10)
             app.refresher.request_fast()
-            app.background and app.background[0].refresher.request_fast()
+            app.background[0].refresher.request_fast()
             await poll(pilot)
-        done = app.engine_of(prod_job.id)
-        assert app.background == []
-        assert [j.state for j in app.all_jobs() if j.id == prod_job.id] in (
-            [JobState.SUCCEEDED],
-            [],
-        )
-        assert done is None or done.get(prod_job.id).state == JobState.SUCCEEDED
+        # the finished job of the context left behind stays visible, with its image
+        assert [s.name for s in app.background] == ["prod"]
+        done = app.engine_of(prod_job.id).get(prod_job.id)
+        assert done.state == JobState.SUCCEEDED and done.image_id in prod.world.images
+        assert [j.state for j in app.all_jobs() if j.id == prod_job.id] == [JobState.SUCCEEDED]
+        assert "job in other contexts" not in app.status_text().plain
         posts = [r for r in prod.requests() if r["method"] == "POST"]
         assert len(posts) == 1 and not mutations(staging)
 

@@ -57,7 +57,7 @@ async def test_i_on_a_locked_server_follows_its_action_live(sim):
         assert isinstance(app.screen, ServerDetailsScreen)
         await pilot.press("escape", "escape")
         assert not isinstance(app.screen, ActionInspectorScreen)
-        assert app.watched_actions == set()
+        assert app.session.followed() == set()
 
 
 async def test_failed_action_shows_its_error(sim):
@@ -210,4 +210,4 @@ async def test_screens_dismissed_before_they_mount_do_not_crash(sim):
             app.pop_screen()
             await settle(pilot)
             assert app.is_running, type(screen).__name__
-        assert app.watched_actions == set()
+        assert app.session.followed() == set()

@@ -186,7 +186,7 @@ async def test_activity_view_shows_outcomes_and_the_audit_log(sim):
         audit = app.screen.query_one("#audit", DataTable)
         [entry] = [[str(c) for c in audit.get_row_at(i)] for i in range(audit.row_count)]
         assert entry[1] == f"POST /servers/{web}/actions/create_image"
-        assert entry[2] == "web-prod-01" and entry[3] == "201 created"
+        assert entry[2] == "web-prod-01" and entry[3].startswith("201 created image ")
         assert entry[4] == posts(sim)[0]["correlation_id"]
 
 

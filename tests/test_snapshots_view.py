@@ -79,8 +79,7 @@ async def test_filter_by_text_and_label_selector(sim):
 
 
 async def test_delete_asks_then_sends_one_delete(sim, tmp_path):
-    app = make_app(sim, audit=None)
-    app.audit = AuditLog(tmp_path / "audit.jsonl", context="test", endpoint=sim.url)
+    app = make_app(sim, audit=AuditLog(tmp_path / "audit.jsonl", context="test", endpoint=sim.url))
     target = next(
         i
         for i in sim_snapshots(sim)

@@ -4,8 +4,8 @@ IDs in one place."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
+import math
 import threading
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -17,6 +17,7 @@ from hcloud import Client
 
 from hsnap_tui import __version__
 
+from .budget import RequestBudget
 from .models import Action, Server, Snapshot
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,8 @@ log = logging.getLogger(__name__)
 DEFAULT_ENDPOINT = "https://api.hetzner.cloud/v1"
 PER_PAGE = 50
 MAX_IDS_PER_CALL = 50
+MAX_PAGES = 1000  # 50,000 items: beyond any real project, a stop for a broken pager
+SORT_BY_ID = {"sort": "id:asc"}  # items created while a list is paged land at its end
 
 
 @dataclass(frozen=True)
@@ -37,21 +40,47 @@ class RateLimit:
 
     @property
     def fraction_left(self) -> float:
-        return self.remaining / self.limit if self.limit else 1.0
+        # a proxy that sends `RateLimit-Limit: 0` must not divide by zero
+        return self.remaining / self.limit if self.limit > 0 else 1.0
 
 
 class ApiMonitor:
-    """Thread-safe record of every response: rate-limit headers, the last correlation
-    ID, and how many requests were sent (the refresh budget charges by it)."""
+    """Thread-safe record of every response: the rate-limit headers (shared by the
+    session) and, per thread, the request ID of that thread's last request — so that a
+    worker never reports another worker's request."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._local = threading.local()
         self.rate_limit: RateLimit | None = None
-        self.last_correlation_id: str | None = None
         self.requests_sent = 0
+
+    @property
+    def last_correlation_id(self) -> str | None:
+        """The X-Correlation-Id of this thread's last request (None if it got no answer)."""
+        return getattr(self._local, "request_id", None)
+
+    @property
+    def last_status(self) -> int | None:
+        """The HTTP status of this thread's last request (None if it got no answer)."""
+        return getattr(self._local, "status", None)
+
+    def forget(self) -> None:
+        """Forget this thread's last answer (before a call that may fail unsent)."""
+        self._local.request_id = None
+        self._local.status = None
+
+    def sending(self) -> None:
+        """A request leaves this thread: forget the last one's answer, count it."""
+        self.forget()
+        with self._lock:
+            self.requests_sent += 1
 
     def record(self, response: requests.Response) -> None:
         headers = response.headers
+        correlation_id = headers.get("X-Correlation-Id")
+        self._local.request_id = correlation_id
+        self._local.status = response.status_code
         if log.isEnabledFor(logging.DEBUG):
             request = response.request
             path = urlsplit(request.url or "").path if request is not None else "?"
@@ -60,25 +89,23 @@ class ApiMonitor:
                 request.method if request else "?",
                 path,
                 response.status_code,
-                headers.get("X-Correlation-Id"),
+                correlation_id,
             )
+        try:
+            server_time = parsedate_to_datetime(headers["Date"]).timestamp()
+        except (KeyError, TypeError, ValueError, IndexError):
+            server_time = None
+        try:
+            rate = RateLimit(
+                limit=int(headers["RateLimit-Limit"]),
+                remaining=int(headers["RateLimit-Remaining"]),
+                reset=float(headers["RateLimit-Reset"]),
+                server_time=server_time,
+            )
+        except (KeyError, ValueError):
+            return  # a proxy or an error page without the headers: keep the last ones
         with self._lock:
-            self.requests_sent += 1
-            correlation_id = headers.get("X-Correlation-Id")
-            if correlation_id:
-                self.last_correlation_id = correlation_id
-            try:
-                server_time = parsedate_to_datetime(headers["Date"]).timestamp()
-            except (KeyError, TypeError, ValueError):
-                server_time = None
-            # a proxy or an error page without the headers: keep the last ones
-            with contextlib.suppress(KeyError, ValueError):
-                self.rate_limit = RateLimit(
-                    limit=int(headers["RateLimit-Limit"]),
-                    remaining=int(headers["RateLimit-Remaining"]),
-                    reset=float(headers["RateLimit-Reset"]),
-                    server_time=server_time,
-                )
+            self.rate_limit = rate
 
     def reset_wait(self) -> float | None:
         """Seconds from the last response until the bucket is full, on the API's clock."""
@@ -95,11 +122,17 @@ class ReadOnlyError(Exception):
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+class PagingError(ValueError):
+    """The API's pagination does not add up (a proxy, a mock, or an API bug)."""
+
+
 class HetznerApi:
     """Blocking calls for worker threads. Never used on the UI thread.
 
-    `read_only`: no request other than GET/HEAD leaves this object — enforced on the
-    HTTP session every SDK call goes through, not only in the UI."""
+    Every request passes one door (`guarded`, on the HTTP session every SDK call goes
+    through): it is refused there when the session is read-only, and otherwise charged
+    to the session's request budget *before* it is sent, so that timeouts and dropped
+    connections count too."""
 
     def __init__(
         self,
@@ -111,9 +144,11 @@ class HetznerApi:
         read_only: bool = False,
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
+        self.timeout = timeout
         self.monitor = monitor or ApiMonitor()
         self.read_only = read_only
         self.read_only_reason: str | None = "--read-only" if read_only else None
+        self.budget: RequestBudget | None = None
         self.client = Client(
             token=token,
             api_endpoint=self.endpoint,
@@ -133,9 +168,29 @@ class HetznerApi:
                 raise ReadOnlyError(
                     f"read-only session ({self.read_only_reason}): {method.upper()} not sent"
                 )
+            self.monitor.sending()
+            budget = self.budget
+            if budget is not None:
+                budget.charge(1)
             return send(method, url, *args, **kwargs)
 
         base._session.request = guarded
+
+    def attach_budget(self, budget: RequestBudget) -> None:
+        """Charge every request from now on to `budget` (the session's)."""
+        budget._limit = self.rate_limit_value
+        self.budget = budget
+
+    def rate_limit_value(self) -> int | None:
+        rate = self.monitor.rate_limit
+        return rate.limit if rate else None
+
+    def last_request_id(self) -> str | None:
+        """The X-Correlation-Id of the calling thread's last request."""
+        return self.monitor.last_correlation_id
+
+    def last_status(self) -> int | None:
+        return self.monitor.last_status
 
     def go_read_only(self, reason: str) -> None:
         """From now on nothing mutating is sent (the API said the token may not)."""
@@ -159,21 +214,84 @@ class HetznerApi:
                 # The token may read but not change: stop trying, say so once.
                 self.go_read_only(f"the API answered {code} to a change")
 
+    # ---- paging ---------------------------------------------------------------------
+
+    def list_all(self, path: str, key: str, params: dict[str, Any] | None = None) -> list[dict]:
+        """Every item of a paged list, de-duplicated by ID, in the API's order.
+
+        Paging stops when `next_page` is missing or does not advance, when the API
+        answers another page than the one asked for, or when more pages were read than
+        `total_entries` allows — so a proxy, a mock or an API bug cannot keep it going.
+        Offset paging over a list that changes meanwhile can skip an item (one deleted
+        on an earlier page shifts the rest); when the count does not add up, the list is
+        read once more."""
+        for attempt in range(2):
+            items, complete = self._list_pages(path, key, dict(params or {}))
+            if complete or attempt:
+                return list(items.values())
+            log.info("%s changed while it was paged; reading it again", path)
+        return list(items.values())  # pragma: no cover - the loop always returns
+
+    def _list_pages(
+        self, path: str, key: str, params: dict[str, Any]
+    ) -> tuple[dict[Any, dict], bool]:
+        items: dict[Any, dict] = {}
+        page, read, max_pages = 1, 0, MAX_PAGES
+        totals: set[int] = set()
+        while True:
+            body = self.client.request(
+                "GET", path, params={**params, "page": page, "per_page": PER_PAGE}
+            )
+            batch = body.get(key) if isinstance(body, dict) else None
+            if not isinstance(batch, list):
+                raise PagingError(f"the answer to GET {path} has no {key!r} list")
+            read += 1
+            for item in batch:
+                if isinstance(item, dict) and "id" in item:
+                    items.setdefault(item["id"], item)
+            pagination = ((body.get("meta") or {}).get("pagination")) or {}
+            total = pagination.get("total_entries")
+            if isinstance(total, int) and total >= 0:
+                totals.add(total)
+                # one page more than the count needs: a list may grow while it is read
+                max_pages = min(max_pages, max(1, math.ceil(total / PER_PAGE)) + 1)
+            next_page = pagination.get("next_page")
+            answered = pagination.get("page", page)
+            if not next_page:
+                # a count that changed between pages, or does not add up: it moved
+                return items, len(totals) <= 1 and (not totals or len(items) >= total)
+            if answered != page or not isinstance(next_page, int) or next_page <= page:
+                log.warning(
+                    "GET %s: asked for page %s, got page %s with next page %s; stopping there",
+                    path,
+                    page,
+                    answered,
+                    next_page,
+                )
+                return items, True
+            if read >= max_pages or not batch:
+                log.warning("GET %s: more pages than %s entries allow; stopping", path, total)
+                return items, True
+            page = next_page
+
     # ---- reads ----------------------------------------------------------------------
 
     def servers(self) -> list[Server]:
-        """`GET /servers`, every page, 50 per page."""
-        return [Server.from_sdk(s) for s in self.client.servers.get_all()]
+        """`GET /servers`, every page, 50 per page, oldest first (new ones append)."""
+        return [Server.from_json(s) for s in self.list_all("/servers", "servers", SORT_BY_ID)]
 
     def running_server_actions(self) -> list[Action]:
         """`GET /servers/actions?status=running`, every page: the locks of the fleet."""
-        actions = self.client.servers.actions.get_all(status=["running"])
-        return [Action.from_sdk(a) for a in actions]
+        params = {"status": "running", **SORT_BY_ID}
+        return [Action.from_json(a) for a in self.list_all("/servers/actions", "actions", params)]
 
-    def snapshots(self) -> list[Snapshot]:
+    def snapshots(self, label_selector: str | None = None) -> list[Snapshot]:
         """`GET /images?type=snapshot`, every page. Status is filtered by the caller:
         hcloud's `status=` argument sends the wrong value."""
-        return [Snapshot.from_sdk(i) for i in self.client.images.get_all(type="snapshot")]
+        params: dict[str, Any] = {"type": "snapshot", **SORT_BY_ID}
+        if label_selector:
+            params["label_selector"] = label_selector
+        return [Snapshot.from_json(i) for i in self.list_all("/images", "images", params)]
 
     def actions_by_id(self, ids: list[int]) -> list[Action]:
         """`GET /actions?id=…`, up to 50 IDs a call."""
@@ -189,7 +307,8 @@ class HetznerApi:
     def create_image(
         self, server_id: int, description: str, labels: dict[str, str]
     ) -> tuple[Snapshot, Action]:
-        """`POST /servers/{id}/actions/create_image`, sent exactly once (no retries)."""
+        """`POST /servers/{id}/actions/create_image`, sent exactly once (no retries).
+        A 201 whose body cannot be read raises KeyError/TypeError/ValueError."""
         body = self.client.request(
             "POST",
             f"/servers/{server_id}/actions/create_image",
@@ -204,36 +323,12 @@ class HetznerApi:
     def image(self, image_id: int) -> Snapshot:
         return Snapshot.from_json(self.client.request("GET", f"/images/{image_id}")["image"])
 
-    def find_snapshot(self, server_id: int, description: str, since: float) -> Snapshot | None:
-        """The snapshot of this server with this description created at or after
-        `since` (API clock), newest first; pages only as far back as `since`."""
-        page = 1
-        while page:
-            body = self.client.request(
-                "GET",
-                "/images",
-                params={
-                    "type": "snapshot",
-                    "sort": "created:desc",
-                    "per_page": PER_PAGE,
-                    "page": page,
-                },
-            )
-            for data in body["images"]:
-                image = Snapshot.from_json(data)
-                if image.created is not None and image.created < since:
-                    return None
-                if image.server_id == server_id and image.description == description:
-                    return image
-            page = body["meta"]["pagination"]["next_page"]
-        return None
-
     def action(self, action_id: int) -> Action:
         """`GET /actions/{id}`; APIException `not_found` for an unknown ID."""
         return Action.from_json(self.client.request("GET", f"/actions/{action_id}")["action"])
 
     def server(self, server_id: int) -> Server:
-        return Server.from_sdk(self.client.servers.get_by_id(server_id))
+        return Server.from_json(self.client.request("GET", f"/servers/{server_id}")["server"])
 
     def server_actions(self, server_id: int, limit: int = 10) -> list[Action]:
         """The server's latest actions, newest first (one request)."""

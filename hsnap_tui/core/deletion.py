@@ -49,7 +49,7 @@ def delete_snapshot(api: HetznerApi, audit: AuditLog | None, snapshot: Snapshot)
                 "DELETE",
                 path,
                 server=server,
-                outcome=f"refused: {exc.code}",
+                outcome=f"{api.last_status() or exc.code} {exc.code}",
                 request_id=exc.correlation_id,
             )
         raise
@@ -69,5 +69,5 @@ def delete_snapshot(api: HetznerApi, audit: AuditLog | None, snapshot: Snapshot)
             path,
             server=server,
             outcome="204 deleted",
-            request_id=api.monitor.last_correlation_id,
+            request_id=api.last_request_id(),
         )

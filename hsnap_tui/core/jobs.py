@@ -1,57 +1,92 @@
-"""Snapshot jobs: one per server, from queued to a final state, never creating an image
-twice.
+"""Snapshot jobs: one per server, from queued to a final state, exactly one image each.
 
-    queued → waiting (the server is locked) → creating (POST in flight or its outcome
-    unknown) → running (the API's action) → succeeded | failed | skipped | cancelled
+    queued → waiting (the server is locked) → creating (the POST is in flight)
+           → running (the API's action) → succeeded | failed | skipped | cancelled
+    creating → unknown (the answer was lost or unreadable) → running | succeeded | queued
 
-`step()` runs in a worker thread after each fast-lane poll, with the fresh lock picture.
-The rules that keep snapshots from being lost or doubled:
+The rules that keep a snapshot from being lost, doubled or stuck:
 
-- a server has at most one active job;
-- `create_image` is sent only when the last answer for the job said definitely that no
-  image was made (no answer yet, or a refusal such as `locked`);
-- after an ambiguous outcome (timeout, dropped connection, 5xx, unreadable answer) the
-  job first looks for its image — same server, same description, created since the job
-  began — and adopts it if it is there; only a search that comes back empty lets it send
-  again;
-- all running jobs are polled with one `GET /actions?id=…` per tick, 50 IDs a call.
+- Identity. Every job labels its image `hsnap-job=<uid>`, unique to the job. The job
+  finds its image by that label only — never by description and time — with one
+  `GET /images?label_selector=hsnap-job in (…)` for every job that needs a look.
+- One claim per send. `create_image` is sent only from `queued`/`waiting`, after a
+  compare-and-set claim to `creating`, and only while nothing says it was made.
+- Unknown is not an answer. A timeout, a dropped connection, a gateway error, a 5xx,
+  an error code the job does not know, an unreadable 201 or any unexpected exception
+  after the claim makes the outcome *unknown*: the job looks for its image, adopts it
+  if it is there, and sends again only when it is not and a request sent then can no
+  longer land (`late_window` after a lost answer).
+- Its own lock. A job whose earlier request may still land checks a `create_image`
+  lock on its server against its label before it waits behind it; if it is its own, it
+  adopts it.
+- One stepper. `step()` runs on one thread at a time (a second caller returns at once)
+  and every state change is compare-and-set on the job revision it was decided from,
+  so an operator's cancel and a step can never both win.
+- Every job ends. No exception escapes a job's step or stops the other jobs; a job that
+  cannot reach the API for `give_up_after` seconds ends as failed, saying how to find
+  its image.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-import string
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 import requests
 from hcloud import APIException
 
-from .api import HetznerApi, ReadOnlyError
+from .api import MAX_IDS_PER_CALL, HetznerApi, ReadOnlyError
 from .audit import AuditLog
+from .budget import RequestBudget
 from .errors import explain_error
 from .fleet import FleetState
-from .labels import LabelError, parse_labels
 from .models import Action, Server, Snapshot
+from .naming import JOB_LABEL, check_template, new_job_uid, render_description
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TEMPLATE = "{server}-{date}-{time}"
-DEFAULT_LABELS = "managed-by=hsnap"
-PLACEHOLDERS = ("server", "id", "date", "time")
-MAX_DESCRIPTION = 255
-RECONCILE_MARGIN = 600.0  # seconds of clock skew tolerated when matching an image
+LATE_WINDOW = 120.0  # seconds after a lost answer during which the request may still land
+RECHECK_EVERY = 15.0  # how often an unknown job looks for its image meanwhile
+LOCK_BACKOFF = (10.0, 120.0)  # first and longest wait after a lock nothing explains
+GIVE_UP_AFTER = 1800.0  # seconds without word from the API before a job ends as failed
+MISSED_POLLS = 2  # a running job's action missing this often: look for the image instead
+UIDS_PER_LOOKUP = 40  # label values per `hsnap-job in (…)`: keeps the URL short
+
+# API answers that say for sure the request was not processed, and what the job does.
+WAIT_CODES = frozenset({"locked"})
+LATER_CODES = frozenset({"rate_limit_exceeded"})
+FINAL_CODES = frozenset(
+    {
+        "invalid_input",
+        "json_error",
+        "forbidden",
+        "unauthorized",
+        "token_readonly",
+        "not_found",
+        "protected",
+        "resource_limit_exceeded",
+        "resource_unavailable",
+        "uniqueness_error",
+        "unsupported_error",
+        "deprecated_api_endpoint",
+        "method_not_allowed",
+    }
+)
+# Answered by something in front of the API, or "too slow": the API may still be at it.
+GATEWAY_CODES = frozenset({"timeout", "bad_gateway", "gateway_timeout"})
 
 
 class JobState(str, Enum):
     QUEUED = "queued"
     WAITING = "waiting"
     CREATING = "creating"
+    UNKNOWN = "unknown"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -60,7 +95,13 @@ class JobState(str, Enum):
 
     @property
     def active(self) -> bool:
-        return self in (JobState.QUEUED, JobState.WAITING, JobState.CREATING, JobState.RUNNING)
+        return self in ACTIVE_STATES
+
+
+ACTIVE_STATES = frozenset(
+    {JobState.QUEUED, JobState.WAITING, JobState.CREATING, JobState.UNKNOWN, JobState.RUNNING}
+)
+CANCELLABLE = frozenset({JobState.QUEUED, JobState.WAITING})
 
 
 class LockPolicy(str, Enum):
@@ -70,17 +111,21 @@ class LockPolicy(str, Enum):
 
 @dataclass(frozen=True)
 class Job:
-    """A snapshot job as the UI sees it (an immutable copy)."""
+    """A snapshot job as everyone else sees it: an immutable copy. `rev` counts its
+    changes; a change decided from an older revision is dropped."""
 
     id: int
+    uid: str  # the value of its `hsnap-job` label
     server_id: int
     server_name: str
     description: str
-    labels: dict[str, str]
+    labels: dict[str, str]  # what is sent: the operator's labels and the job label
     policy: LockPolicy
+    context: str = ""
     state: JobState = JobState.QUEUED
-    queued_at: float = 0.0  # local wall clock
-    started_at: float | None = None  # when create_image was accepted
+    rev: int = 0
+    queued_at: float = 0.0  # wall clock
+    started_at: float | None = None  # when the image started (API clock)
     finished_at: float | None = None
     action_id: int | None = None
     image_id: int | None = None
@@ -90,20 +135,34 @@ class Job:
     blocking_action_id: int | None = None
     error_code: str | None = None
     error_message: str | None = None
-    request_id: str | None = None  # of the last error, for Hetzner support
-    ambiguous: bool = False  # the last create_image may have been processed
-    posts: int = 0  # create_image requests sent
-    server_time_at_post: float | None = None
+    request_id: str | None = None  # of the last request about it that went wrong
     note: str | None = None  # what happened last, in words
+    posts: int = 0  # create_image requests sent
+    maybe_landed: bool = False  # a request whose answer was lost may have made the image
+    landed: bool = False  # the API said it made the image (or the job found it)
+    duplicates: tuple[int, ...] = ()  # images with its label beyond the first
+    # engine bookkeeping, on the engine's clock
+    unknown_since: float | None = None
+    resend_after: float | None = None
+    next_check: float | None = None
+    not_before: float | None = None
+    lock_backoff: float = 0.0
+    checked_actions: frozenset[int] = field(default=frozenset(), repr=False)
+    missed_polls: int = 0
+    last_contact: float | None = None
 
     @property
     def active(self) -> bool:
         return self.state.active
 
+    @property
+    def user_labels(self) -> dict[str, str]:
+        return {k: v for k, v in self.labels.items() if k != JOB_LABEL}
+
     def elapsed(self, now: float) -> float | None:
         if self.started_at is None:
             return None
-        return (self.finished_at or now) - self.started_at
+        return max(0.0, (self.finished_at or now) - self.started_at)
 
     def eta(self, now: float) -> float | None:
         """Seconds left, from the progress so far (None until there is some)."""
@@ -121,48 +180,14 @@ class JobEvent:
     message: str
 
 
-class TemplateError(ValueError):
-    pass
-
-
-def render_description(template: str, server: Server, when: float) -> str:
-    """`{server}-{date}-{time}` → `web-prod-01-2026-11-26-1200` (UTC)."""
-    moment = datetime.fromtimestamp(when, tz=timezone.utc)
-    values = {
-        "server": server.name,
-        "id": str(server.id),
-        "date": moment.strftime("%Y-%m-%d"),
-        "time": moment.strftime("%H%M"),
-    }
-    check_template(template)
-    return template.format(**values)
-
-
-def check_template(template: str) -> None:
-    """Raise TemplateError with an operator-readable reason for a bad template."""
-    if not template.strip():
-        raise TemplateError("the description must not be empty")
-    try:
-        fields = [f for _, f, spec, conv in string.Formatter().parse(template) if f is not None]
-    except ValueError as exc:
-        raise TemplateError(f"unbalanced braces: {exc}") from None
-    for name in fields:
-        if name not in PLACEHOLDERS:
-            known = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
-            raise TemplateError(f"unknown placeholder {{{name}}}: use {known}")
-    for _, name, spec, conv in string.Formatter().parse(template):
-        if name is not None and (spec or conv):
-            raise TemplateError(f"placeholder {{{name}}} takes no format options")
-    if len(template) > MAX_DESCRIPTION:
-        raise TemplateError(f"the description is longer than {MAX_DESCRIPTION} characters")
-
-
-def check_labels(text: str) -> dict[str, str]:
-    """Parse `k=v, k2=v2`; TemplateError for anything the API would refuse."""
-    try:
-        return parse_labels(text)
-    except LabelError as exc:
-        raise TemplateError(str(exc)) from None
+@dataclass
+class StepResult:
+    events: list[JobEvent] = field(default_factory=list)
+    snapshots: list[Snapshot] = field(default_factory=list)  # made or finished: for the fleet
+    gone: set[int] = field(default_factory=set)  # images that no longer exist
+    watched: dict[int, Action] = field(default_factory=dict)  # followed actions, fresh
+    want_slow: bool = False  # a lock nothing listed explains: re-read `server.locked`
+    ran: bool = True  # False when another thread was stepping
 
 
 class JobEngine:
@@ -172,20 +197,28 @@ class JobEngine:
         audit: AuditLog | None = None,
         *,
         now: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         ids: Iterator[int] | None = None,
         context: str = "",
+        budget: RequestBudget | None = None,
+        late_window: float = LATE_WINDOW,
+        give_up_after: float = GIVE_UP_AFTER,
     ) -> None:
         self.api = api
         self.audit = audit
         self.now = now
+        self.clock = clock or time.monotonic
         self.context = context
+        self.budget = budget
+        self.late_window = late_window
+        self.give_up_after = give_up_after
         self._jobs: dict[int, Job] = {}
         # shared by the engines of one app (one per context), so job numbers stay unique
         self._ids = ids if ids is not None else itertools.count(1)
         self._lock = threading.RLock()
-        self.watched: dict[int, Action] = {}
+        self._stepping = threading.Lock()
 
-    # ---- what the UI reads ----------------------------------------------------------
+    # ---- what everyone reads ------------------------------------------------------
 
     def jobs(self) -> list[Job]:
         with self._lock:
@@ -201,7 +234,20 @@ class JobEngine:
         with self._lock:
             return self._jobs.get(job_id)
 
-    # ---- what the UI asks (no network) ----------------------------------------------
+    def running_action_ids(self) -> list[int]:
+        return [
+            j.action_id
+            for j in self.active_jobs()
+            if j.state == JobState.RUNNING and j.action_id is not None
+        ]
+
+    def tick_cost(self, watch: int = 0) -> int:
+        """Requests the next step makes besides sending (for the refresh pacing)."""
+        polled = len(self.running_action_ids()) + watch
+        checking = any(j.state == JobState.UNKNOWN for j in self.active_jobs())
+        return math.ceil(polled / MAX_IDS_PER_CALL) + int(checking)
+
+    # ---- what the operator asks (no network) ----------------------------------------
 
     def submit(
         self,
@@ -219,13 +265,16 @@ class JobEngine:
                 if self.active_for(server.id) is not None:
                     refused.append((server, "already has an active snapshot job"))
                     continue
+                uid = new_job_uid()
                 job = Job(
                     id=next(self._ids),
+                    uid=uid,
                     server_id=server.id,
                     server_name=server.name,
                     description=render_description(template, server, when),
-                    labels=dict(labels),
+                    labels={**labels, JOB_LABEL: uid},
                     policy=policy,
+                    context=self.context,
                     queued_at=when,
                 )
                 self._jobs[job.id] = job
@@ -238,9 +287,11 @@ class JobEngine:
             job = self._jobs.get(job_id)
             if job is None:
                 return "no such job"
-            if job.state not in (JobState.QUEUED, JobState.WAITING):
+            if job.state not in CANCELLABLE:
+                if job.state == JobState.UNKNOWN:
+                    return "its request may have made a snapshot; it is being checked"
                 return f"a {job.state.value} job cannot be cancelled"
-            self._set(
+            self._update(
                 job,
                 state=JobState.CANCELLED,
                 finished_at=self.now(),
@@ -248,38 +299,49 @@ class JobEngine:
             )
             return None
 
-    def running_action_ids(self) -> list[int]:
-        return [
-            j.action_id
-            for j in self.active_jobs()
-            if j.state == JobState.RUNNING and j.action_id is not None
-        ]
-
     # ---- the worker's tick ----------------------------------------------------------
 
-    def step(
-        self, fleet: FleetState, watch: Iterable[int] = ()
-    ) -> tuple[list[JobEvent], list[Snapshot]]:
-        """Advance every active job once. Blocking (network); call from a worker.
-        Returns the events to announce and the snapshots that just became available.
+    def step(self, fleet: FleetState, watch: Iterable[int] = ()) -> StepResult:
+        """Advance every active job once. Blocking (network); call from a worker, after
+        a fast-lane poll (`fleet.running` is fresh). One thread at a time: a call made
+        while another runs returns at once with `ran=False`.
 
         `watch`: more action IDs to fetch in the same `GET /actions?id=…` (an open action
-        inspector follows its action this way); they land in `self.watched`."""
-        events: list[JobEvent] = []
-        finished_snapshots: list[Snapshot] = []
-        self._poll_running(events, finished_snapshots, set(watch))
-        for job in self.active_jobs():
-            if job.state == JobState.CREATING and job.ambiguous:
-                self._reconcile(job, fleet, events, finished_snapshots)
-        for job in self.active_jobs():
-            if job.state in (JobState.QUEUED, JobState.WAITING):
-                self._try_start(job, fleet, events)
-        return events, finished_snapshots
+        inspector follows its action this way)."""
+        if not self._stepping.acquire(blocking=False):
+            return StepResult(ran=False)
+        result = StepResult()
+        try:
+            self._guarded(self._poll_running, set(watch), result)
+            self._guarded(self._look_for_images, fleet, result)
+            for job in sorted(self.active_jobs(), key=lambda j: j.id):
+                if job.state in CANCELLABLE:
+                    self._guarded(self._try_start, job, fleet, result)
+            self._end_the_lost(result)
+        finally:
+            self._stepping.release()
+        return result
 
-    def _set(self, job: Job, **changes) -> Job:
+    def _guarded(self, part: Callable[..., None], *args) -> None:
+        """Run one part of a step; a bug in it makes the jobs it touched unknown (their
+        images are then looked up) instead of stopping the other jobs or the loop."""
+        try:
+            part(*args)
+        except Exception as exc:  # nothing may escape a step
+            log.exception("snapshot job step failed: %s", type(exc).__name__)
+            for job in self.active_jobs():
+                if job.state == JobState.CREATING:
+                    self._unknown(job, exc, window=self.late_window)
+
+    # ---- changes: compare-and-set on the revision they were decided from -------------
+
+    def _update(self, job: Job, **changes) -> Job | None:
         with self._lock:
-            current = self._jobs[job.id]
-            updated = replace(current, **changes)
+            current = self._jobs.get(job.id)
+            if current is None or current.rev != job.rev:
+                log.info("job %d changed meanwhile; dropping a stale decision", job.id)
+                return None
+            updated = replace(current, rev=current.rev + 1, **changes)
             self._jobs[job.id] = updated
         if updated.state != current.state:
             log.info(
@@ -292,6 +354,452 @@ class JobEngine:
             )
         return updated
 
+    def _end(self, job: Job, state: JobState, result: StepResult, **changes) -> Job | None:
+        ended = self._update(job, state=state, finished_at=self.now(), **changes)
+        if ended is not None:
+            result.events.append(JobEvent(ended, event_text(ended)))
+        return ended
+
+    def _current(self, job: Job) -> Job:
+        with self._lock:
+            return self._jobs[job.id]
+
+    # ---- following running jobs -----------------------------------------------------
+
+    def _poll_running(self, watch: set[int], result: StepResult) -> None:
+        running = {
+            j.action_id: j
+            for j in self.active_jobs()
+            if j.state == JobState.RUNNING and j.action_id is not None
+        }
+        ids = list(running) + sorted(watch - set(running))
+        if not ids:
+            return
+        try:
+            actions = {a.id: a for a in self.api.actions_by_id(ids)}
+        except (APIException, requests.RequestException, ValueError, KeyError, TypeError):
+            return  # the refresh loop shows the API trouble; try again next tick
+        result.watched = {i: a for i, a in actions.items() if i in watch}
+        now = self.clock()
+        for action_id, job in running.items():
+            action = actions.get(action_id)
+            if action is None:
+                # Not returned: deleted with its image, or a proxy lost it. Look for the
+                # image by label rather than wait forever.
+                if job.missed_polls + 1 >= MISSED_POLLS:
+                    self._update(
+                        job,
+                        state=JobState.UNKNOWN,
+                        unknown_since=now,
+                        resend_after=now,
+                        next_check=now,
+                        note="its action is no longer listed; looking for the image",
+                    )
+                else:
+                    self._update(job, missed_polls=job.missed_polls + 1)
+            elif action.status == "running":
+                self._update(job, progress=action.progress, missed_polls=0, last_contact=now)
+            elif action.status == "success":
+                self._finished(job, result)
+            else:
+                self._end(
+                    job,
+                    JobState.FAILED,
+                    result,
+                    error_code=action.error_code or "action_failed",
+                    error_message=action.error_message or "the snapshot action failed",
+                    progress=action.progress,
+                    last_contact=now,
+                    note="the snapshot action failed; Hetzner removes its image",
+                )
+                if job.image_id is not None:
+                    result.gone.add(job.image_id)
+
+    def _finished(self, job: Job, result: StepResult) -> None:
+        image: Snapshot | None = None
+        if job.image_id is not None:
+            try:
+                image = self.api.image(job.image_id)
+            except (APIException, requests.RequestException, ValueError, KeyError, TypeError):
+                image = None  # the size shows after the next full refresh
+        self._succeed(job, image, result)
+
+    def _succeed(self, job: Job, image: Snapshot | None, result: StepResult, **changes) -> None:
+        values = {
+            "progress": 100,
+            "image_size_gb": image.image_size_gb if image else None,
+            "last_contact": self.clock(),
+            "note": "done",
+            **changes,
+        }
+        ended = self._end(job, JobState.SUCCEEDED, result, **values)
+        if ended is not None and image is not None:
+            result.snapshots.append(image)
+
+    # ---- finding a job's own image --------------------------------------------------
+
+    def _needs_look(self, job: Job, fleet: FleetState, now: float) -> bool:
+        if job.state == JobState.UNKNOWN and (job.next_check is None or now >= job.next_check):
+            return True
+        if job.maybe_landed and job.state in (JobState.UNKNOWN, *CANCELLABLE):
+            # its request may land late: is this create_image on its server its own?
+            return any(a.id not in job.checked_actions for a in _create_images(fleet, job))
+        return False
+
+    def _look_for_images(self, fleet: FleetState, result: StepResult) -> None:
+        now = self.clock()
+        jobs = [j for j in self.active_jobs() if self._needs_look(j, fleet, now)]
+        if not jobs:
+            return
+        found: dict[str, list[Snapshot]] = {}
+        try:
+            for start in range(0, len(jobs), UIDS_PER_LOOKUP):
+                chunk = jobs[start : start + UIDS_PER_LOOKUP]
+                selector = f"{JOB_LABEL} in ({','.join(j.uid for j in chunk)})"
+                for image in self.api.snapshots(label_selector=selector):
+                    uid = image.labels.get(JOB_LABEL)
+                    if uid is not None:
+                        found.setdefault(uid, []).append(image)
+        except (APIException, requests.RequestException, ValueError, KeyError, TypeError) as exc:
+            summary = explain_error(exc).summary
+            for job in jobs:
+                if job.state == JobState.UNKNOWN:
+                    self._update(job, note=f"still checking for its image ({summary})")
+            return
+        now = self.clock()
+        for job in jobs:
+            images = sorted(found.get(job.uid, ()), key=lambda s: (s.created or 0.0, s.id))
+            if images:
+                # Decided from the job as it is now: an operator's cancel that raced the
+                # lookup does not hide an image its earlier request made.
+                current = self._current(job)
+                if current.active or current.state == JobState.CANCELLED:
+                    self._adopt(current, images, fleet, result, now)
+            else:
+                # a create_image locking its server is not its own: another job's
+                seen = frozenset(a.id for a in _create_images(fleet, job))
+                checked = self._update(
+                    job, checked_actions=job.checked_actions | seen, last_contact=now
+                )
+                if checked is not None and checked.state == JobState.UNKNOWN:
+                    self._not_found(checked, result, now)
+
+    def _adopt(
+        self,
+        job: Job,
+        images: list[Snapshot],
+        fleet: FleetState,
+        result: StepResult,
+        now: float,
+    ) -> None:
+        image, extra = images[0], tuple(i.id for i in images[1:])
+        common = {
+            "image_id": image.id,
+            "landed": True,
+            "duplicates": extra,
+            "last_contact": now,
+            "started_at": job.started_at or image.created,
+            "blocking": None,
+            "blocking_action_id": None,
+        }
+        if image.status == "available":
+            self._succeed(job, image, result, note="found its image: done", **common)
+            return
+        if image.status != "creating":
+            self._end(
+                job,
+                JobState.FAILED,
+                result,
+                error_code="image_" + image.status,
+                error_message=f"its image {image.id} is {image.status}",
+                **common,
+            )
+            return
+        action = next((a for a in fleet.running if ("image", image.id) in a.resources), None)
+        result.snapshots.append(image)
+        if action is not None:
+            self._update(
+                job,
+                state=JobState.RUNNING,
+                action_id=action.id,
+                progress=action.progress,
+                started_at=action.started or image.created,
+                missed_polls=0,
+                note="its request was made after all; following its image",
+                **{k: v for k, v in common.items() if k != "started_at"},
+            )
+        else:
+            # Its action is not in this tick's list (it just started, or just ended):
+            # keep looking; the image's own status says how it ends.
+            self._update(
+                job,
+                state=JobState.UNKNOWN,
+                unknown_since=job.unknown_since or now,
+                next_check=now,
+                note=f"found its image {image.id}; looking for its progress",
+                **common,
+            )
+
+    def _not_found(self, job: Job, result: StepResult, now: float) -> None:
+        if job.landed:
+            # The API made it (201, or the job saw it), and now it is gone: its action
+            # failed or someone deleted it. Sending again would be a second snapshot.
+            self._end(
+                job,
+                JobState.FAILED,
+                result,
+                error_code="image_gone",
+                error_message="its image was removed before it was finished",
+                last_contact=now,
+            )
+            if job.image_id is not None:
+                result.gone.add(job.image_id)
+            return
+        if job.resend_after is not None and now < job.resend_after:
+            wait = job.resend_after - now
+            self._update(
+                job,
+                next_check=min(now + RECHECK_EVERY, job.resend_after),
+                last_contact=now,
+                note=f"no image yet; its request may still land — sending again in {wait:.0f}s"
+                " if none appears",
+            )
+            return
+        # Nothing was made, and the request can no longer land: sending again cannot
+        # double it.
+        self._update(
+            job,
+            state=JobState.QUEUED,
+            last_contact=now,
+            note="no image was made; sending again",
+        )
+
+    # ---- starting jobs --------------------------------------------------------------
+
+    def _try_start(self, job: Job, fleet: FleetState, result: StepResult) -> None:
+        job = self._current(job)
+        if job.state not in CANCELLABLE:
+            return
+        if fleet.servers and job.server_id not in fleet.servers:
+            self._end(
+                job,
+                JobState.FAILED,
+                result,
+                error_code="not_found",
+                error_message="the server is no longer in the project",
+            )
+            return
+        lock = fleet.lock(job.server_id)
+        if lock.held:
+            # a lock the picture now explains ends the backoff of an unexplained one
+            reset = {"not_before": None, "lock_backoff": 0.0} if lock.actions else {}
+            self._blocked(job, fleet, result, skip_note="skipped: the server is locked", **reset)
+            return
+        if job.not_before is not None and self.clock() < job.not_before:
+            return  # backing off after a refusal (an unexplained lock, 429)
+        if self.budget is not None and not self.budget.can_afford(1):
+            if job.note != BUDGET_NOTE:
+                self._update(job, note=BUDGET_NOTE)
+            return
+        self.api.monitor.forget()  # what follows is about this request only
+        claimed = self._update(
+            job,
+            state=JobState.CREATING,
+            blocking=None,
+            blocking_action_id=None,
+            posts=job.posts + 1,
+            not_before=None,
+            note="sending create_image",
+        )
+        if claimed is None:
+            return  # cancelled meanwhile: nothing sent
+        try:
+            image, action = self.api.create_image(
+                claimed.server_id, claimed.description, claimed.labels
+            )
+        except ReadOnlyError as exc:
+            self._end(
+                claimed,
+                JobState.FAILED,
+                result,
+                error_code="read_only",
+                error_message=str(exc),
+                note="not sent: the session is read-only",
+            )
+            return
+        except APIException as exc:
+            self._answered(claimed, exc, fleet, result)
+            return
+        except requests.RequestException as exc:
+            self._audit(claimed, f"unknown: {explain_error(exc).summary}", None)
+            self._unknown(claimed, exc, window=self.late_window)
+            return
+        except Exception as exc:  # a 201 we cannot read, or a bug: look before resending
+            request_id, status = self.api.last_request_id(), self.api.last_status()
+            landed = status is not None and 200 <= status < 300
+            self._audit(claimed, f"unknown: {status or 'no answer'} unreadable", request_id)
+            self._unknown(
+                claimed,
+                exc,
+                window=0.0 if status is not None else self.late_window,
+                landed=landed,
+                request_id=request_id,
+            )
+            return
+        request_id = self.api.last_request_id()
+        self._audit(claimed, f"201 created image {image.id}", request_id)
+        result.snapshots.append(image)
+        self._update(
+            claimed,
+            state=JobState.RUNNING,
+            action_id=action.id,
+            image_id=image.id,
+            started_at=action.started or self.now(),
+            progress=action.progress,
+            landed=True,
+            lock_backoff=0.0,
+            missed_polls=0,
+            last_contact=self.clock(),
+            note="creating the image",
+        )
+
+    def _answered(self, job: Job, exc: APIException, fleet: FleetState, result: StepResult) -> None:
+        code, request_id = exc.code, exc.correlation_id
+        http = self.api.last_status()
+        status = f"{code}" if isinstance(code, int) else f"{http or '?'} {code}"
+        if isinstance(code, int) and 200 <= code < 300:
+            # the API made it and then the answer could not be read
+            self._audit(job, f"{code} unreadable", request_id)
+            self._unknown(job, exc, window=0.0, landed=True, request_id=request_id)
+            return
+        if code in WAIT_CODES:
+            self._audit(job, f"refused: {status}", request_id)
+            self._refused_locked(job, exc, fleet, result)
+            return
+        if code in LATER_CODES:
+            # answered before it was processed: nothing was made
+            self._audit(job, f"refused: {status}", request_id)
+            wait = min(60.0, max(1.0, self.api.monitor.reset_wait() or 0.0))
+            self._update(
+                job,
+                state=JobState.QUEUED,
+                request_id=request_id,
+                not_before=self.clock() + wait,
+                note=f"rate limited; trying again in {wait:.0f}s",
+            )
+            return
+        if code in FINAL_CODES:
+            self._audit(job, f"refused: {status}", request_id)
+            explanation = explain_error(exc)
+            self._end(
+                job,
+                JobState.FAILED,
+                result,
+                error_code=str(code),
+                error_message=explanation.summary,
+                request_id=request_id,
+                note=str(explanation),
+            )
+            return
+        # 5xx, gateways, codes we do not know: the request may have been processed.
+        gateway = isinstance(code, int) or code in GATEWAY_CODES
+        self._audit(job, f"unknown: {status}", request_id)
+        self._unknown(job, exc, window=self.late_window if gateway else 0.0, request_id=request_id)
+
+    def _refused_locked(
+        self, job: Job, exc: APIException, fleet: FleetState, result: StepResult
+    ) -> None:
+        changes: dict = {
+            "request_id": exc.correlation_id,
+            "error_code": "locked",
+            "error_message": exc.message,
+            "last_contact": self.clock(),
+        }
+        if not fleet.lock(job.server_id).held:
+            # A lock this tick's picture does not show (no listed action): back off and
+            # have the server list re-read, instead of asking again every tick.
+            low, high = LOCK_BACKOFF
+            backoff = min(high, max(low, job.lock_backoff * 2))
+            changes.update(lock_backoff=backoff, not_before=self.clock() + backoff)
+            result.want_slow = True
+        self._blocked(
+            job,
+            fleet,
+            result,
+            skip_note="skipped: the server became locked",
+            wait_note="the server became locked; waiting",
+            **changes,
+        )
+
+    def _blocked(
+        self,
+        job: Job,
+        fleet: FleetState,
+        result: StepResult,
+        *,
+        skip_note: str,
+        wait_note: str | None = None,
+        **changes,
+    ) -> None:
+        """The server is locked: skip the job or let it wait, naming the blocker."""
+        blocking, blocking_id = describe_lock(fleet, job.server_id)
+        changes.update(blocking=blocking, blocking_action_id=blocking_id)
+        if job.policy == LockPolicy.SKIP:
+            self._end(job, JobState.SKIPPED, result, note=f"{skip_note} ({blocking})", **changes)
+            return
+        note = wait_note or job.note
+        if (
+            job.state == JobState.WAITING
+            and all(getattr(job, k) == v for k, v in changes.items())
+            and note == job.note
+        ):
+            return  # nothing new to say
+        self._update(job, state=JobState.WAITING, note=note, **changes)
+
+    def _unknown(
+        self,
+        job: Job,
+        exc: BaseException,
+        *,
+        window: float,
+        landed: bool = False,
+        request_id: str | None = None,
+    ) -> None:
+        """The request may or may not have made the image: look before anything else."""
+        now = self.clock()
+        summary = explain_error(exc).summary
+        self._update(
+            job,
+            state=JobState.UNKNOWN,
+            maybe_landed=True,
+            landed=job.landed or landed,
+            unknown_since=now,
+            resend_after=now + window,
+            next_check=now,
+            request_id=request_id or getattr(exc, "correlation_id", None) or job.request_id,
+            note=f"outcome unknown ({summary}); looking for its image",
+        )
+
+    def _end_the_lost(self, result: StepResult) -> None:
+        """A job that has not heard from the API for `give_up_after` seconds ends."""
+        now = self.clock()
+        for job in self.active_jobs():
+            if job.state not in (JobState.UNKNOWN, JobState.RUNNING):
+                continue
+            since = job.last_contact if job.last_contact is not None else job.unknown_since
+            if since is None or now - since < self.give_up_after:
+                continue
+            self._end(
+                job,
+                JobState.FAILED,
+                result,
+                error_code="unknown",
+                error_message=(
+                    f"no word from the API for {self.give_up_after / 60:.0f} minutes; the "
+                    f"snapshot may exist: look for the label {JOB_LABEL}={job.uid}"
+                ),
+            )
+
     def _audit(self, job: Job, outcome: str, request_id: str | None) -> None:
         if self.audit is not None:
             self.audit.record(
@@ -302,239 +810,15 @@ class JobEngine:
                 request_id=request_id,
             )
 
-    def _try_start(self, job: Job, fleet: FleetState, events: list[JobEvent]) -> None:
-        with self._lock:
-            job = self._jobs[job.id]
-            if job.state not in (JobState.QUEUED, JobState.WAITING):
-                return  # cancelled meanwhile
-            lock = fleet.lock(job.server_id)
-            if job.server_id not in fleet.servers and fleet.servers:
-                self._end(
-                    job,
-                    JobState.FAILED,
-                    events,
-                    error_code="not_found",
-                    error_message="the server is no longer in the project",
-                )
-                return
-            if lock.held:
-                self._blocked(job, fleet, events, skip_note="skipped: the server is locked")
-                return
-            # Claimed under the lock: a cancel can no longer race the POST.
-            job = self._set(
-                job,
-                state=JobState.CREATING,
-                blocking=None,
-                blocking_action_id=None,
-                posts=job.posts + 1,
-                server_time_at_post=self._server_time(),
-            )
-        try:
-            image, action = self.api.create_image(job.server_id, job.description, job.labels)
-        except APIException as exc:
-            self._refused_or_ambiguous(job, exc, fleet, events)
-            return
-        except ReadOnlyError as exc:
-            self._end(
-                job,
-                JobState.FAILED,
-                events,
-                error_code="read_only",
-                error_message=str(exc),
-                note="not sent: the session is read-only",
-            )
-            return
-        except (requests.RequestException, ValueError) as exc:
-            self._ambiguous(job, exc)
-            return
-        self._audit(job, "201 created", self.api.monitor.last_correlation_id)
-        self._set(
-            job,
-            state=JobState.RUNNING,
-            action_id=action.id,
-            image_id=image.id,
-            started_at=self.now(),
-            progress=action.progress,
-            ambiguous=False,
-            note="creating the image",
-        )
 
-    def _refused_or_ambiguous(
-        self, job: Job, exc: APIException, fleet: FleetState, events: list[JobEvent]
-    ) -> None:
-        status = exc.code
-        if isinstance(status, int) or status in (
-            "server_error",
-            "service_error",
-            "unavailable",
-            "timeout",
-            "maintenance",
-            "conflict",
-            "rate_limit_exceeded",
-        ):
-            if status == "rate_limit_exceeded":
-                # 429 is answered before the request is processed: definitely nothing made
-                self._audit(job, "429 rate_limit_exceeded", exc.correlation_id)
-                self._set(
-                    job,
-                    state=JobState.QUEUED,
-                    request_id=exc.correlation_id,
-                    note="rate limited; will try again",
-                )
-                return
-            self._ambiguous(job, exc)
-            return
-        self._audit(job, f"refused: {status}", exc.correlation_id)
-        if status == "locked":
-            # The lock appeared between our look and the request.
-            self._blocked(
-                job,
-                fleet,
-                events,
-                skip_note="skipped: the server became locked",
-                wait_note="the server became locked; waiting",
-                request_id=exc.correlation_id,
-                error_code="locked",
-                error_message=exc.message,
-            )
-            return
-        explanation = explain_error(exc)
-        self._end(
-            job,
-            JobState.FAILED,
-            events,
-            error_code=str(status),
-            error_message=explanation.summary,
-            request_id=exc.correlation_id,
-            note=str(explanation),
-        )
-
-    def _blocked(
-        self,
-        job: Job,
-        fleet: FleetState,
-        events: list[JobEvent],
-        *,
-        skip_note: str,
-        wait_note: str | None = None,
-        **changes,
-    ) -> None:
-        """The server is locked: skip the job or let it wait, naming the blocker."""
-        blocking, blocking_id = _describe_lock(fleet, job.server_id)
-        changes.update(blocking=blocking, blocking_action_id=blocking_id)
-        if job.policy == LockPolicy.SKIP:
-            self._end(job, JobState.SKIPPED, events, note=f"{skip_note} ({blocking})", **changes)
-        else:
-            self._set(job, state=JobState.WAITING, note=wait_note or job.note, **changes)
-
-    def _ambiguous(self, job: Job, exc: BaseException) -> None:
-        explanation = explain_error(exc)
-        request_id = getattr(exc, "correlation_id", None)
-        self._audit(job, f"ambiguous: {explanation.summary}", request_id)
-        self._set(
-            job,
-            state=JobState.CREATING,
-            ambiguous=True,
-            request_id=request_id,
-            note=f"outcome unknown ({explanation.summary}); checking for the image",
-        )
-
-    def _server_time(self) -> float | None:
-        rate = self.api.monitor.rate_limit
-        return rate.server_time if rate else None
-
-    def _reconcile(
-        self, job: Job, fleet: FleetState, events: list[JobEvent], finished: list[Snapshot]
-    ) -> None:
-        since = (job.server_time_at_post or job.queued_at) - RECONCILE_MARGIN
-        try:
-            image = self.api.find_snapshot(job.server_id, job.description, since)
-        except (APIException, requests.RequestException, ValueError) as exc:
-            self._set(job, note=f"still checking for the image ({explain_error(exc).summary})")
-            return
-        if image is None:
-            # Nothing was made: sending again cannot double it.
-            self._set(
-                job, state=JobState.QUEUED, ambiguous=False, note="no image was made; sending again"
-            )
-            return
-        action = next((a for a in fleet.running if ("image", image.id) in a.resources), None)
-        if image.status == "available":
-            self._set(
-                job, image_id=image.id, started_at=job.started_at or image.created, ambiguous=False
-            )
-            self._succeed(self._jobs[job.id], image, events, finished)
-        elif action is not None:
-            self._set(
-                job,
-                state=JobState.RUNNING,
-                image_id=image.id,
-                action_id=action.id,
-                started_at=action.started or self.now(),
-                progress=action.progress,
-                ambiguous=False,
-                note="the image was made after all; following it",
-            )
-        else:
-            # Creating, but its action is not in the last fast-lane poll yet: adopt the
-            # image and find the action on the next tick.
-            self._set(job, image_id=image.id, note="the image exists; looking for its action")
-
-    def _poll_running(
-        self, events: list[JobEvent], finished: list[Snapshot], watch: set[int]
-    ) -> None:
-        running = {
-            j.action_id: j
-            for j in self.active_jobs()
-            if j.state == JobState.RUNNING and j.action_id is not None
-        }
-        ids = list(running) + sorted(watch - set(running))
-        if not ids:
-            return
-        try:
-            actions = self.api.actions_by_id(ids)
-        except (APIException, requests.RequestException, ValueError):
-            return  # the refresh loop shows the API trouble; try again next tick
-        with self._lock:
-            self.watched = {a.id: a for a in actions if a.id in watch}
-        for action in actions:
-            job = running.get(action.id)
-            if job is None:
-                continue
-            if action.status == "running":
-                self._set(job, progress=action.progress)
-            elif action.status == "success":
-                self._set(job, progress=100)
-                try:
-                    image = self.api.image(job.image_id) if job.image_id else None
-                except (APIException, requests.RequestException, ValueError):
-                    image = None
-                self._succeed(self._jobs[job.id], image, events, finished)
-            else:
-                self._end(
-                    job,
-                    JobState.FAILED,
-                    events,
-                    error_code=action.error_code,
-                    error_message=action.error_message,
-                    progress=action.progress,
-                    note="the snapshot action failed",
-                )
-
-    def _succeed(
-        self, job: Job, image: Snapshot | None, events: list[JobEvent], finished: list[Snapshot]
-    ) -> None:
-        size = image.image_size_gb if image else None
-        self._end(job, JobState.SUCCEEDED, events, progress=100, image_size_gb=size, note="done")
-        if image is not None:
-            finished.append(image)
-
-    def _end(self, job: Job, state: JobState, events: list[JobEvent], **changes) -> None:
-        job = self._set(job, state=state, finished_at=self.now(), **changes)
-        events.append(JobEvent(job, _event_text(job)))
+BUDGET_NOTE = "waiting for the API budget"
 
 
-def _describe_lock(fleet: FleetState, server_id: int) -> tuple[str, int | None]:
+def _create_images(fleet: FleetState, job: Job) -> list[Action]:
+    return [a for a in fleet.running_for(job.server_id) if a.command == "create_image"]
+
+
+def describe_lock(fleet: FleetState, server_id: int) -> tuple[str, int | None]:
     lock = fleet.lock(server_id)
     if lock.actions:
         action: Action = lock.actions[0]
@@ -542,10 +826,14 @@ def _describe_lock(fleet: FleetState, server_id: int) -> tuple[str, int | None]:
     return "locked (no visible action)", None
 
 
-def _event_text(job: Job) -> str:
+def event_text(job: Job) -> str:
     if job.state == JobState.SUCCEEDED:
         size = f", {job.image_size_gb:.1f} GB" if job.image_size_gb else ""
-        return f"{job.server_name}: snapshot {job.image_id} done{size}"
+        text = f"{job.server_name}: snapshot {job.image_id} done{size}"
+        if job.duplicates:
+            extra = ", ".join(str(i) for i in job.duplicates)
+            text += f" (a late request also made {extra}: delete it)"
+        return text
     if job.state == JobState.SKIPPED:
         return f"{job.server_name}: skipped — {job.blocking or 'locked'}"
     if job.state == JobState.FAILED:
@@ -555,15 +843,10 @@ def _event_text(job: Job) -> str:
 
 
 __all__ = [
-    "DEFAULT_LABELS",
-    "DEFAULT_TEMPLATE",
     "Job",
     "JobEngine",
     "JobEvent",
     "JobState",
     "LockPolicy",
-    "TemplateError",
-    "check_labels",
-    "check_template",
-    "render_description",
+    "StepResult",
 ]

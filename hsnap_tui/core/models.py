@@ -69,6 +69,38 @@ class Server:
             backup_window=server.backup_window,
         )
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Server:
+        """From the API's JSON (`GET /servers`); `location` is the source of truth, the
+        deprecated `datacenter.location` a fallback for older APIs."""
+        public_net = data.get("public_net") or {}
+        ipv4 = (public_net.get("ipv4") or {}).get("ip")
+        ipv6 = (public_net.get("ipv6") or {}).get("ip")
+        protection = data.get("protection") or {}
+        server_type = data.get("server_type") or {}
+        location = data.get("location") or (data.get("datacenter") or {}).get("location") or {}
+        image = data.get("image") or {}
+        memory = server_type.get("memory")
+        return cls(
+            id=int(data["id"]),
+            name=str(data["name"]),
+            status=str(data["status"]),
+            locked=bool(data.get("locked")),
+            server_type=server_type.get("name") or "?",
+            location=location.get("name") or "?",
+            ipv4=ipv4,
+            ipv6=ipv6,
+            labels=dict(data.get("labels") or {}),
+            protection_delete=bool(protection.get("delete")),
+            protection_rebuild=bool(protection.get("rebuild")),
+            created=_ts(data.get("created")),
+            disk_gb=data.get("primary_disk_size"),
+            cores=server_type.get("cores"),
+            memory_gb=float(memory) if memory is not None else None,
+            image=(image.get("name") or image.get("description")) if image else None,
+            backup_window=data.get("backup_window"),
+        )
+
     @property
     def address(self) -> str:
         """IPv4; without one, the server's IPv6 address (`::1` of its /64, as Hetzner

@@ -1,45 +1,45 @@
 """The refresh engine: a fast lane for locks and a slow lane for the fleet, paced by
-the project's rate limit.
+the session's request budget.
 
-The UI calls `poll()` in a worker thread, shows the result, and schedules the next
-call after `result.next_delay` — so refreshes never overlap, and a slow network only
-makes the loop slower.
+The session calls `poll()` from its tick (one thread at a time), and the caller
+schedules the next tick after `result.next_delay` — so refreshes never overlap, and a
+slow network only makes the loop slower.
 
-Pacing: the steady request rate stays under `budget` * `RateLimit-Limit` per hour. The
-fast lane (`GET /servers/actions?status=running`) gets most of it, never more often than
-every `refresh` seconds; the slow lane (`GET /servers` + `GET /images?type=snapshot`)
-gets the rest, so it stretches as the fleet and its snapshots grow. The engine keeps its
-own token bucket, refilled at the budget rate and charged for every request it sends: the
-slow lane runs only when the bucket can pay for all its pages, so no mix of scheduled,
-early (an action just finished) or forced refreshes exceeds the budget for long.
+Pacing: every request of the session is charged to one token bucket (`RequestBudget`)
+at the HTTP hook, whoever sends it. The fast lane (`GET /servers/actions?status=running`)
+gets most of the budget, never more often than every `refresh` seconds; the slow lane
+(`GET /servers` + `GET /images?type=snapshot`) runs when the bucket can pay for all its
+pages, so it stretches as the fleet and its snapshots grow. While the bucket is in debt
+(the operator asked for a lot at once), the lanes wait until it has paid it back.
+
+Snapshots made or deleted here (jobs, deletions) are merged into the fleet by ID and
+time: a slow-lane list fetched before such a change cannot undo it.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import requests
 from hcloud import APIException
 
 from .api import PER_PAGE, HetznerApi
+from .budget import RequestBudget
 from .errors import explain
 from .fleet import FleetState
 from .models import Action, Snapshot
 
-DEFAULT_LIMIT = 3600  # requests per hour, until the API tells us otherwise
 FAST_SHARE = 0.85  # of the budget, for the lock lane …
 MIN_FAST_SHARE = 0.5  # … less on big fleets, so that …
 SLOW_TARGET = 900.0  # … the fleet list is still read about every 15 minutes
-SAFETY = 0.95  # keep a little under the budget: clocks and paging round up
 LOW_WATER = 0.10  # below this fraction of the limit left, slow down
-THROTTLE_FACTOR = 4.0
 MAX_BACKOFF = 60.0
-MIN_SLOW_GAP = 10.0  # a finished action pulls the slow lane forward, but not closer
-BUCKET_SLACK = 10.0  # seconds of budget the engine may save up beyond one slow refresh
+MIN_SLOW_GAP = 10.0  # an early slow lane (an action ended, a job asked) not closer than this
 
 
 @dataclass(frozen=True)
@@ -49,10 +49,39 @@ class PollResult:
     error: str | None  # operator text when the poll failed
     next_delay: float  # seconds until the next poll should run
     throttled: bool  # slowing down for the rate limit
+    error_code: str | int | None = None
+
+
+_FINALITY = {"creating": 1, "available": 2}  # a snapshot's status only moves forward
 
 
 def pages(count: int) -> int:
     return max(1, math.ceil(count / PER_PAGE))
+
+
+class _Wants:
+    """Requests for an early lane from any thread, served by the poll that started
+    after them: a key pressed during a poll is never swallowed by its end."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._asked = {"fast": 0, "slow": 0, "full": 0}
+        self._served = dict(self._asked)
+
+    def ask(self, *lanes: str) -> None:
+        with self._lock:
+            for lane in lanes:
+                self._asked[lane] += 1
+
+    def pending(self) -> dict[str, int]:
+        """What is asked now: {lane: ticket} for the lanes asked and not yet served."""
+        with self._lock:
+            return {k: v for k, v in self._asked.items() if v > self._served[k]}
+
+    def served(self, tickets: dict[str, int]) -> None:
+        with self._lock:
+            for lane, ticket in tickets.items():
+                self._served[lane] = max(self._served[lane], ticket)
 
 
 class Refresher:
@@ -61,47 +90,55 @@ class Refresher:
         api: HetznerApi,
         *,
         refresh: float = 5.0,
-        budget: float = 0.25,
+        budget: float | RequestBudget = 0.25,
         clock: Callable[[], float] = time.monotonic,
         extra_fast_cost: Callable[[], int] = lambda: 0,
     ) -> None:
         if refresh <= 0:
             raise ValueError("refresh must be positive")
-        if not 0 < budget <= 1:
-            raise ValueError("the API budget is a fraction of the limit, in (0, 1]")
+        if not isinstance(budget, RequestBudget):
+            budget = RequestBudget(budget, clock=clock)
+        if api.budget is not budget:
+            api.attach_budget(budget)
         self.api = api
-        self.refresh = refresh
         self.budget = budget
+        self.refresh = refresh
         self.clock = clock
-        # requests made on every fast tick besides the lane itself (job progress polls)
+        # requests made on every fast tick besides the lane itself (job polls, lookups)
         self.extra_fast_cost = extra_fast_cost
         self.fleet = FleetState()
         self.last_success: float | None = None  # clock time of the last good poll
+        self.last_slow: float | None = None  # clock time of the last full list
         self.failures = 0
         self.last_error_code: str | int | None = None
         self.retry_at: float | None = None
         self.throttled = False
+        self.waiting_for_budget = False
         self._next_fast = 0.0
         self._next_slow = 0.0
-        self._last_slow = -math.inf
         self._loaded = False
-        self._forced = False
         self._settled = False
-        self._tokens = 0.0
-        self._tokens_at: float | None = None
+        self._wants = _Wants()
         self._busy = threading.Lock()
         self._fleet_lock = threading.Lock()
+        # snapshots made or deleted here since the last full list: id → (sequence
+        # number, snapshot or None for deleted); the sequence orders them against the
+        # moment a list was asked for, whatever the clocks say
+        self._changes: dict[int, tuple[int, Snapshot | None]] = {}
+        self._sequence = itertools.count(1)
 
     # ---- pacing ---------------------------------------------------------------------
 
     @property
+    def budget_share(self) -> float:
+        return self.budget.share
+
+    @property
     def limit(self) -> int:
-        rate = self.api.monitor.rate_limit
-        return rate.limit if rate else DEFAULT_LIMIT
+        return self.budget.limit
 
     def requests_per_second(self) -> float:
-        rate = SAFETY * self.budget * self.limit / 3600.0
-        return rate / THROTTLE_FACTOR if self.throttled else rate
+        return self.budget.rate()
 
     def fast_cost(self) -> int:
         return pages(len(self.fleet.running)) + self.extra_fast_cost()
@@ -119,56 +156,58 @@ class Refresher:
         """(fast, slow) lane intervals in seconds for the current fleet."""
         rate = self.requests_per_second()
         fast = max(self.refresh, self.fast_cost() / (self.fast_share() * rate))
-        slow = max(6 * self.refresh, self.slow_cost() / self._spare_rate(fast))
+        spare = max(rate - self.fast_cost() / fast, rate * (1 - self.fast_share()))
+        slow = max(6 * self.refresh, self.slow_cost() / spare)
         return fast, slow
 
-    def _spare_rate(self, fast: float) -> float:
-        rate = self.requests_per_second()
-        return max(rate - self.fast_cost() / fast, rate * (1 - self.fast_share()))
-
-    def _refill(self, now: float) -> None:
-        if self._tokens_at is not None and now > self._tokens_at:
-            capacity = self.slow_cost() + BUCKET_SLACK * self.requests_per_second()
-            gained = (now - self._tokens_at) * self.requests_per_second()
-            self._tokens = min(capacity, self._tokens + gained)
-        self._tokens_at = now
-
-    def charge(self, requests_sent: int) -> None:
-        """Count requests made outside `poll()` (job steps) against the budget."""
-        self._tokens -= requests_sent
+    # ---- what others ask (any thread) -----------------------------------------------
 
     def request_fast(self) -> None:
-        """Make the fast lane due now (new jobs want fresh locks), budget permitting."""
-        self._next_fast = 0.0
+        """Make the fast lane due now (new jobs want fresh locks)."""
+        self._wants.ask("fast")
 
-    def add_snapshots(self, snapshots: list[Snapshot]) -> FleetState:
-        """Fold snapshots that just finished into the fleet, before the slow lane
-        reads them, so that "last snapshot" is current at once."""
+    def request_slow(self) -> None:
+        """Re-read the server list soon (a lock only `server.locked` shows), budget
+        permitting."""
+        self._wants.ask("slow")
+
+    def request_full(self) -> None:
+        """Make both lanes due now (the `r` key), budget or not."""
+        self._wants.ask("full")
+
+    def note_snapshots(self, snapshots: Iterable[Snapshot]) -> FleetState:
+        """Snapshots made or finished here: in the fleet at once, and kept there until a
+        full list fetched after this moment has them."""
         with self._fleet_lock:
             known = {s.id: s for s in self.fleet.snapshots}
-            known.update({s.id: s for s in snapshots})
+            for snapshot in snapshots:
+                known[snapshot.id] = snapshot
+                self._changes[snapshot.id] = (next(self._sequence), snapshot)
             self.fleet = self.fleet.with_snapshots(known.values())
             return self.fleet
 
-    def remove_snapshots(self, ids: set[int]) -> FleetState:
-        """Drop deleted snapshots from the fleet at once."""
+    def note_deleted(self, ids: Iterable[int]) -> FleetState:
+        """Snapshots deleted here: gone at once, and not brought back by an older list."""
         with self._fleet_lock:
+            ids = set(ids)
+            for image_id in ids:
+                self._changes[image_id] = (next(self._sequence), None)
             self.fleet = self.fleet.with_snapshots(
                 s for s in self.fleet.snapshots if s.id not in ids
             )
             return self.fleet
 
-    def request_full(self) -> None:
-        """Make both lanes due now (the `r` key), budget or not."""
-        self._forced = True
-        self._next_fast = 0.0
-        self.retry_at = None
-
     def next_delay(self) -> float:
         now = self.clock()
         if self.retry_at is not None:
             return max(0.0, self.retry_at - now)
-        return max(0.0, self._next_fast - now)
+        wanted = self._wants.pending()
+        if "fast" in wanted or "full" in wanted:
+            return 0.0
+        delay = max(0.0, self._next_fast - now)
+        if self._loaded and self.budget.available() < 0:
+            delay = max(delay, self.budget.wait_for(0))
+        return delay
 
     # ---- polling --------------------------------------------------------------------
 
@@ -178,39 +217,50 @@ class Refresher:
         if not self._busy.acquire(blocking=False):
             return PollResult(None, (), None, self.next_delay(), self.throttled)
         try:
-            sent_before = self.api.monitor.requests_sent
-            try:
-                return self._poll()
-            finally:
-                self._tokens -= self.api.monitor.requests_sent - sent_before
+            return self._poll()
         finally:
             self._busy.release()
 
-    def _slow_due(self, now: float) -> bool:
-        if not self._loaded or self._forced:
+    def _slow_due(self, now: float, wanted: dict[str, int]) -> bool:
+        if not self._loaded or "full" in wanted:
             return True
-        if self._tokens < self.slow_cost():
+        if self.budget.available() < self.slow_cost():
             return False
         if now >= self._next_slow:
             return True
-        return self._settled and now - self._last_slow >= MIN_SLOW_GAP
+        early = self._settled or "slow" in wanted
+        return early and (self.last_slow is None or now - self.last_slow >= MIN_SLOW_GAP)
 
     def _poll(self) -> PollResult:
         now = self.clock()
-        self._refill(now)
-        if self.retry_at is not None and now < self.retry_at:
+        self.budget.reserve = self.slow_cost()
+        wanted = self._wants.pending()
+        forced = "full" in wanted
+        if self.retry_at is not None and now < self.retry_at and not forced:
             return PollResult(None, (), None, self.retry_at - now, self.throttled)
-        if self._loaded and not self._forced and now < self._next_fast:
-            return PollResult(None, (), None, self.next_delay(), self.throttled)
+        asked_fast = forced or "fast" in wanted
+        if self._loaded and not asked_fast:
+            if now < self._next_fast:
+                return PollResult(None, (), None, self.next_delay(), self.throttled)
+            if self.budget.available() < 0:
+                # in debt (the operator asked for a lot): pay it back before polling
+                self.waiting_for_budget = True
+                return PollResult(None, (), None, self.next_delay(), True)
+        self.waiting_for_budget = False
         lanes: list[str] = []
         fleet: FleetState | None = None  # a new picture from the slow lane
+        served = {lane: wanted[lane] for lane in ("fast", "full") if lane in wanted}
         try:
             running = self.api.running_server_actions()
             lanes.append("fast")
             self._settled = self._settled or self._actions_settled(running)
-            if self._slow_due(now):
+            if self._slow_due(now, wanted):
+                if "slow" in wanted:
+                    served["slow"] = wanted["slow"]
+                with self._fleet_lock:
+                    fetched_at = next(self._sequence)
                 servers = self.api.servers()
-                servers_request_id = self.api.monitor.last_correlation_id
+                servers_request_id = self.api.last_request_id()
                 snapshots = self.api.snapshots()
                 lanes.append("slow")
                 explained = frozenset(
@@ -223,30 +273,53 @@ class Refresher:
                     explained,
                     servers_request_id=servers_request_id,
                 )
-        except (APIException, requests.RequestException, ValueError, KeyError) as exc:
+        except (APIException, requests.RequestException, ValueError, KeyError, TypeError) as exc:
             return self._failed(exc, tuple(lanes))
 
         with self._fleet_lock:
-            # Derived and stored in one step, so that a snapshot the UI thread just added
-            # or removed is not overwritten by the picture taken before it.
-            self.fleet = fleet if fleet is not None else self.fleet.with_running(tuple(running))
+            # Merged and stored in one step, so that a snapshot made or deleted meanwhile
+            # is not overwritten by the picture taken before it.
+            if fleet is not None:
+                self.fleet = self._merge_changes(fleet, fetched_at)
+            else:
+                self.fleet = self.fleet.with_running(tuple(running))
             fleet = self.fleet
+        self._wants.served(served)
         self._loaded = True
-        self._forced = False
         self.failures = 0
         self.last_error_code = None
         self.retry_at = None
         now = self.clock()
         self.last_success = now
         rate = self.api.monitor.rate_limit
-        self.throttled = rate is not None and rate.fraction_left < LOW_WATER
+        self.throttled = self.budget.throttled = rate is not None and rate.fraction_left < LOW_WATER
         fast, slow = self.intervals()
         self._next_fast = now + fast
         if "slow" in lanes:
             self._settled = False
-            self._last_slow = now
+            self.last_slow = now
             self._next_slow = now + slow
         return PollResult(fleet, tuple(lanes), None, self.next_delay(), self.throttled)
+
+    def _merge_changes(self, listed: FleetState, fetched_at: int) -> FleetState:
+        """A full list asked for at `fetched_at`, with the changes made here since."""
+        snapshots = {s.id: s for s in listed.snapshots}
+        for image_id, (when, snapshot) in list(self._changes.items()):
+            if when < fetched_at:
+                del self._changes[image_id]  # the list was asked for after it: it knows
+            elif snapshot is None:
+                snapshots.pop(image_id, None)
+            else:
+                seen = snapshots.get(image_id)
+                if seen is None or _FINALITY.get(snapshot.status, 0) > _FINALITY.get(
+                    seen.status, 0
+                ):
+                    snapshots[image_id] = snapshot
+        if len(snapshots) == len(listed.snapshots) and all(
+            snapshots.get(s.id) is s for s in listed.snapshots
+        ):
+            return listed
+        return listed.with_snapshots(snapshots.values())
 
     def _actions_settled(self, running: list[Action]) -> bool:
         """True when an action we saw running has ended: the servers it touched have a
@@ -256,19 +329,20 @@ class Refresher:
 
     def _failed(self, exc: Exception, lanes: tuple[str, ...]) -> PollResult:
         self.failures += 1
-        self.last_error_code = exc.code if isinstance(exc, APIException) else None
+        code = exc.code if isinstance(exc, APIException) else None
+        self.last_error_code = code
         now = self.clock()
         delay = min(MAX_BACKOFF, 2.0**self.failures)
-        if isinstance(exc, APIException) and exc.code == "rate_limit_exceeded":
+        if code == "rate_limit_exceeded":
             # Wait for the bucket to refill (RateLimit-Reset, on the server's clock,
             # compared with the Date of the same response), at most MAX_BACKOFF: it
             # refills continuously, so a minute always buys some requests.
             wait = self.api.monitor.reset_wait()
             if wait is not None:
                 delay = min(MAX_BACKOFF, max(delay, wait))
-            self.throttled = True
+            self.throttled = self.budget.throttled = True
         self.retry_at = now + delay
-        return PollResult(None, lanes, explain(exc), delay, self.throttled)
+        return PollResult(None, lanes, explain(exc), delay, self.throttled, code)
 
     # ---- what the header shows ------------------------------------------------------
 

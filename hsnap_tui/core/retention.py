@@ -109,3 +109,31 @@ def plan_retention(
         )
     plans.sort(key=lambda p: (p.server_name, p.server_id))
     return RetentionPlan(keep_newest, tuple(plans), ignored, label)
+
+
+@dataclass(frozen=True)
+class PlanChange:
+    """How a plan recomputed from fresh data differs from the one the operator saw."""
+
+    now_deleted: tuple[Snapshot, ...]  # would be deleted now, were not before
+    now_kept: tuple[Snapshot, ...]  # were to be deleted, are not any more (or are gone)
+
+    def __bool__(self) -> bool:
+        return bool(self.now_deleted or self.now_kept)
+
+    def lines(self) -> list[str]:
+        def name(s: Snapshot) -> str:
+            return f"{s.description or s.id} (#{s.id}, {s.server_name or s.server_id})"
+
+        return [f"+ delete {name(s)}" for s in self.now_deleted] + [
+            f"- no longer deleted: {name(s)}" for s in self.now_kept
+        ]
+
+
+def plan_change(before: RetentionPlan, after: RetentionPlan) -> PlanChange:
+    old = {s.id: s for s in before.delete}
+    new = {s.id: s for s in after.delete}
+    return PlanChange(
+        tuple(s for i, s in new.items() if i not in old),
+        tuple(s for i, s in old.items() if i not in new),
+    )

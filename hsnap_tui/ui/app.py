@@ -6,7 +6,6 @@ import itertools
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 
 from rich.text import Text
 from textual import work
@@ -19,28 +18,19 @@ from hsnap_tui.core.api import DEFAULT_ENDPOINT, HetznerApi
 from hsnap_tui.core.audit import AuditLog
 from hsnap_tui.core.errors import explain
 from hsnap_tui.core.fleet import FleetState
-from hsnap_tui.core.jobs import Job, JobEngine, JobEvent, JobState
+from hsnap_tui.core.jobs import Job, JobEngine, JobState
 from hsnap_tui.core.models import Action, Snapshot
-from hsnap_tui.core.refresh import Refresher, pages
-from hsnap_tui.ui.messages import FleetRefreshed
+from hsnap_tui.core.refresh import Refresher
+from hsnap_tui.core.session import Session, TickResult, Workspace
+from hsnap_tui.ui.messages import SessionsTicked
 from hsnap_tui.ui.screens.activity import ActivityScreen
 from hsnap_tui.ui.screens.confirm import ConfirmScreen
 from hsnap_tui.ui.screens.help import HelpScreen
 from hsnap_tui.ui.screens.servers import ServersScreen
 from hsnap_tui.ui.screens.snapshot_dialog import SnapshotRequest
-from hsnap_tui.ui.screens.snapshots import DeletionProgress, SnapshotsScreen, delete_in_worker
+from hsnap_tui.ui.screens.snapshots import DeletionProgress, SnapshotsScreen
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Session:
-    """One project connection: its API, refresh engine and snapshot jobs."""
-
-    name: str
-    api: HetznerApi
-    refresher: Refresher
-    jobs: JobEngine
 
 
 class HsnapApp(App):
@@ -128,50 +118,68 @@ class HsnapApp(App):
         self._connect = connect
         self.startup_warnings = list(warnings or [])
         self.user_keymap = dict(keymap or {})
-        self._job_ids = itertools.count(1)
-        self.audit = audit or AuditLog(None, context=context or "", endpoint=api.endpoint, now=now)
-        self.background: list[Session] = []  # other contexts whose jobs are still followed
-        self.generation = 0
-        self._use(api, context or "", self.audit)
+        self._job_ids = itertools.count(1)  # job numbers unique across contexts
+        audit = audit or AuditLog(None, context=context or "", endpoint=api.endpoint, now=now)
+        self.workspace = Workspace(self._new_session(api, context or "", audit))
         self._read_only_seen = api.read_only
         self.views: set = set()  # mounted screens that show the fleet or the jobs
-        self.watched_actions: set[int] = set()  # followed by open inspectors
         self.last_error: str | None = None
         self._polling = False
         self._poll_again = False
         self._poll_timer = None
 
-    def _use(self, api: HetznerApi, context: str, audit: AuditLog) -> None:
-        """Make `api` the current session: a fresh refresh engine and job engine."""
-        self.api = api
-        self.audit = audit
-        self.jobs = JobEngine(api, audit, now=self.now, ids=self._job_ids, context=context)
-        jobs = self.jobs
-        self.refresher = Refresher(
+    def _new_session(self, api: HetznerApi, context: str, audit: AuditLog) -> Session:
+        return Session(
             api,
+            name=context,
+            audit=audit,
             refresh=self._refresh_every,
             budget=self._budget,
             clock=self._clock,
-            extra_fast_cost=lambda: pages(len(ids)) if (ids := jobs.running_action_ids()) else 0,
+            now=self.now,
+            job_ids=self._job_ids,
         )
+
+    # The live session's parts, for the screens.
+
+    @property
+    def session(self) -> Session:
+        return self.workspace.live
+
+    @property
+    def api(self) -> HetznerApi:
+        return self.session.api
+
+    @property
+    def audit(self) -> AuditLog:
+        return self.session.audit
+
+    @property
+    def jobs(self) -> JobEngine:
+        return self.session.jobs
+
+    @property
+    def refresher(self) -> Refresher:
+        return self.session.refresher
+
+    @property
+    def background(self) -> list[Session]:
+        return self.workspace.background
 
     @property
     def fleet(self) -> FleetState:
-        return self.refresher.fleet
+        return self.session.fleet
 
     @property
     def read_only(self) -> bool:
         return self.api.read_only
 
     def all_jobs(self) -> list[Job]:
-        jobs = [j for session in self.background for j in session.jobs.jobs()]
-        return jobs + self.jobs.jobs()
+        return self.workspace.all_jobs()
 
     def engine_of(self, job_id: int) -> JobEngine | None:
-        for engine in [self.jobs, *(s.jobs for s in self.background)]:
-            if engine.get(job_id) is not None:
-                return engine
-        return None
+        session = self.workspace.session_of(job_id)
+        return session.jobs if session is not None else None
 
     def on_mount(self) -> None:
         if self.user_keymap:
@@ -188,7 +196,8 @@ class HsnapApp(App):
     # ---- the refresh loop -----------------------------------------------------------
 
     def start_poll(self) -> Worker | None:
-        """Run one poll in a worker; the next is scheduled when it reports back."""
+        """Tick the sessions in a worker; the next tick is scheduled when it reports
+        back. Never two at once: a request made meanwhile runs right after."""
         if self._polling:
             self._poll_again = True
             return None
@@ -196,38 +205,36 @@ class HsnapApp(App):
             self._poll_timer.stop()
             self._poll_timer = None
         self._polling = True
-        return self._poll_worker()
+        # The sessions are chosen here, on the app thread, once: a context switch while
+        # the worker runs changes the next tick, not this one.
+        return self._poll_worker(self.workspace.to_tick())
 
     @work(thread=True, exit_on_error=False, group="refresh")
-    def _poll_worker(self) -> None:
-        generation = self.generation
-        result = self.refresher.poll()
-        events: list[JobEvent] = []
-        watched: dict[int, Action] = {}
-        watch = set(self.watched_actions)
-        if "fast" in result.lanes and result.error is None and (self.jobs.active_jobs() or watch):
-            # Jobs step right after a good fast-lane poll: their lock picture is fresh.
-            # Inspected actions ride along in the jobs' one `GET /actions?id=…`.
-            sent = self.api.monitor.requests_sent
-            events, snapshots = self.jobs.step(self.refresher.fleet, watch)
-            watched = dict(self.jobs.watched)
-            self.refresher.charge(self.api.monitor.requests_sent - sent)
-            if snapshots:
-                fleet = self.refresher.add_snapshots(snapshots)
-                result = replace(result, fleet=fleet)
-        for session in list(self.background):
-            # jobs of contexts switched away from: followed with their own token
-            session.refresher.poll()
-            more, _ = session.jobs.step(session.refresher.fleet)
-            events += more
-        self.post_message(FleetRefreshed(result, events, watched, generation))
+    def _poll_worker(self, sessions: list[Session]) -> None:
+        results = [session.tick() for session in sessions]
+        self.post_message(SessionsTicked(results))
 
-    def on_fleet_refreshed(self, message: FleetRefreshed) -> None:
+    def on_sessions_ticked(self, message: SessionsTicked) -> None:
         self._polling = False
-        self.background = [s for s in self.background if s.jobs.active_jobs()]
-        if message.generation != self.generation:
-            self.start_poll()  # a poll of the context we just left: poll the new one
-            return
+        live = next((r for r in message.results if r.session is self.session), None)
+        if live is not None:
+            self._show_live(live)
+        for result in message.results:
+            self._announce(result)
+        self._show_jobs()
+        self._refresh_status()
+        if self._poll_again:
+            self._poll_again = False
+            self.start_poll()
+        elif self.poll_live:
+            delays = [
+                r.next_delay for r in message.results if r.session in self.workspace.to_tick()
+            ]
+            if live is None:
+                delays.append(0.0)  # a poll of the context just left: tick the new one now
+            self._poll_timer = self.set_timer(max(0.2, min(delays, default=1.0)), self.start_poll)
+
+    def _show_live(self, result: TickResult) -> None:
         if self.read_only and not self._read_only_seen:
             self._read_only_seen = True
             self.notify(
@@ -238,7 +245,6 @@ class HsnapApp(App):
                 timeout=12,
             )
             self.refresh_bindings()
-        result = message.result
         if result.error:
             if self.last_error is None:
                 self.notify(
@@ -256,25 +262,21 @@ class HsnapApp(App):
             self.last_error = None
         if result.fleet is not None:
             self._show_fleet(result.fleet)
-        self._show_jobs()
-        for action in message.watched.values():
+        for action in result.watched.values():
             for view in list(self.views):
                 if hasattr(view, "action_changed"):
                     view.action_changed(action)
-        for event in message.events:
+
+    def _announce(self, result: TickResult) -> None:
+        where = "" if result.session is self.session else f" ({result.session.name})"
+        for event in result.events:
             failed = event.job.state == JobState.FAILED
             self.notify(
                 event.message,
-                title="Snapshot job",
+                title=f"Snapshot job{where}",
                 severity="error" if failed else "information",
                 timeout=10 if failed else 6,
             )
-        self._refresh_status()
-        if self._poll_again:
-            self._poll_again = False
-            self.start_poll()
-        elif self.poll_live:
-            self._poll_timer = self.set_timer(max(0.2, result.next_delay), self.start_poll)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # A bug in a poll must not stop the loop: say so and try again later.
@@ -302,9 +304,7 @@ class HsnapApp(App):
         from hsnap_tui.ui.screens.inspector import ActionInspectorScreen
 
         self.push_screen(ActionInspectorScreen(action, note=note))
-        # follow it from the next tick on, within the usual budget
-        self.refresher.request_fast()
-        self.start_poll()
+        self.start_poll()  # the inspector follows it from the next tick on
 
     def action_inspect_action_id(self) -> None:
         from hsnap_tui.ui.screens.inspector import ActionIdDialog
@@ -336,11 +336,13 @@ class HsnapApp(App):
     # ---- deleting snapshots ---------------------------------------------------------
 
     def delete_snapshots(self, snapshots: list[Snapshot]) -> None:
-        self._delete_worker(snapshots)
+        self._delete_worker(self.session, snapshots)
 
     @work(thread=True, exit_on_error=False, group="delete")
-    def _delete_worker(self, snapshots: list[Snapshot]) -> None:
-        delete_in_worker(self, snapshots, self.post_message)
+    def _delete_worker(self, session: Session, snapshots: list[Snapshot]) -> None:
+        session.delete_snapshots(
+            snapshots, lambda report: self.post_message(DeletionProgress(report))
+        )
 
     def on_deletion_progress(self, message: DeletionProgress) -> None:
         self.snapshots_deleted(set(message.deleted))
@@ -356,13 +358,14 @@ class HsnapApp(App):
         self._show_jobs()  # the Activity view's audit log
 
     def snapshots_deleted(self, ids: set[int]) -> None:
+        """The session already forgot them; show the fleet without them."""
         if ids:
-            self._show_fleet(self.refresher.remove_snapshots(ids))
+            self._show_fleet(self.fleet)
 
     # ---- snapshot jobs --------------------------------------------------------------
 
     def submit_snapshots(self, request: SnapshotRequest) -> None:
-        queued, refused = self.jobs.submit(
+        queued, refused = self.session.submit(
             request.servers, request.template, request.labels, request.policy
         )
         for server, reason in refused:
@@ -371,7 +374,6 @@ class HsnapApp(App):
             names = ", ".join(j.server_name for j in queued[:3])
             more = f" and {len(queued) - 3} more" if len(queued) > 3 else ""
             self.notify(f"Queued: {names}{more}", title="Snapshot jobs", timeout=4)
-            self.refresher.request_fast()
             self.start_poll()
         self._show_jobs()
 
@@ -390,7 +392,9 @@ class HsnapApp(App):
         if not active:
             self.exit()
             return
-        running = sum(j.state in (JobState.RUNNING, JobState.CREATING) for j in active)
+        running = sum(
+            j.state in (JobState.RUNNING, JobState.CREATING, JobState.UNKNOWN) for j in active
+        )
         waiting = len(active) - running
         message = (
             f"{len(active)} snapshot job{'s are' if len(active) != 1 else ' is'} still active."
@@ -506,21 +510,23 @@ class HsnapApp(App):
         )
 
     def switch_context(self, context: Context) -> None:
-        try:
-            api = self._connect(context) if self._connect else None
-        except ConfigError as exc:
-            self.notify(str(exc), title="Cannot switch", severity="error", timeout=10)
-            return
-        if api is None:
-            return
-        if self.jobs.active_jobs():
-            self.background.append(Session(self.context or "", self.api, self.refresher, self.jobs))
-        self.generation += 1
+        session = self.workspace.find(context.name)
+        if session is None:
+            try:
+                api = self._connect(context) if self._connect else None
+            except ConfigError as exc:
+                self.notify(str(exc), title="Cannot switch", severity="error", timeout=10)
+                return
+            if api is None:
+                return
+            session = self._new_session(
+                api, context.name, self.audit.for_context(context.name, api.endpoint)
+            )
+        self.workspace.switch(session)
         self.context = context.name
-        self._use(api, context.name, self.audit.for_context(context.name, api.endpoint))
-        self._read_only_seen = api.read_only
+        self._read_only_seen = self.api.read_only
         self.last_error = None
-        log.info("switched to context %s (%s)", context.name, api.endpoint)
+        log.info("switched to context %s (%s)", context.name, self.api.endpoint)
         for view in list(self.views):
             if hasattr(view, "context_changed"):
                 view.context_changed()
@@ -528,10 +534,8 @@ class HsnapApp(App):
         self._show_jobs()
         self._refresh_status()
         self.notify(f"Switched to {context.name}.", timeout=3)
-        if self._poll_timer is not None:
-            self._poll_timer.stop()
-            self._poll_timer = None
-        self._polling = False
+        # A tick already running finishes first (its result goes to the session it was
+        # for); the new live session is ticked right after.
         self.start_poll()
 
     # ---- actions --------------------------------------------------------------------

@@ -4,27 +4,17 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from hsnap_tui.core.jobs import JobEvent
 from hsnap_tui.core.models import Action
-from hsnap_tui.core.refresh import PollResult
+from hsnap_tui.core.session import TickResult
 
 
-class FleetRefreshed(Message):
-    """A refresh poll finished (with new data, or with an error), and the snapshot jobs
-    took their step."""
+class SessionsTicked(Message):
+    """A tick of the sessions finished: the live one and those of other contexts that
+    still have jobs. Each result names its session."""
 
-    def __init__(
-        self,
-        result: PollResult,
-        events: list[JobEvent] | None = None,
-        watched: dict[int, Action] | None = None,
-        generation: int = 0,
-    ) -> None:
+    def __init__(self, results: list[TickResult]) -> None:
         super().__init__()
-        self.generation = generation  # which context the poll was for
-        self.result = result
-        self.events = events or []
-        self.watched = watched or {}  # actions followed by an open inspector
+        self.results = results
 
 
 class ServerActionsLoaded(Message):

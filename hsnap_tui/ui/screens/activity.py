@@ -51,6 +51,7 @@ def job_cells(job: Job, now: float) -> tuple:
         JobState.WAITING,
         JobState.SKIPPED,
         JobState.CREATING,
+        JobState.UNKNOWN,
     ):
         detail.append(f"  request ID {job.request_id}", style="dim")
     return (

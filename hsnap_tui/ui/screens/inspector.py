@@ -77,7 +77,8 @@ class ActionInspectorScreen(Screen):
             return  # dismissed before it was mounted (keys typed ahead)
         self.sub_title = f"action {self.action.id}"
         self.app.views.add(self)
-        self.app.watched_actions.add(self.action.id)
+        self.session = self.app.session  # followed there, even after a context switch
+        self.session.follow(self.action.id)
         self._learn_names(self.app.fleet)
         self._draw()
         if self.note:
@@ -88,7 +89,9 @@ class ActionInspectorScreen(Screen):
 
     def on_unmount(self) -> None:
         self.app.views.discard(self)
-        self.app.watched_actions.discard(self.action.id)
+        session = getattr(self, "session", None)
+        if session is not None:
+            session.unfollow(self.action.id)
 
     # ---- live updates ---------------------------------------------------------------
 

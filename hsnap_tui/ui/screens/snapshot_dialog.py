@@ -12,15 +12,15 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
-from hsnap_tui.core.jobs import (
+from hsnap_tui.core.jobs import LockPolicy
+from hsnap_tui.core.models import Server
+from hsnap_tui.core.naming import (
     DEFAULT_LABELS,
     DEFAULT_TEMPLATE,
-    LockPolicy,
     TemplateError,
     check_labels,
     render_description,
 )
-from hsnap_tui.core.models import Server
 
 SHOWN_NAMES = 6
 

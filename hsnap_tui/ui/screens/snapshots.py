@@ -14,18 +14,21 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Input, ProgressBar, Static
 
-from hsnap_tui.core.deletion import DeleteRefused, delete_snapshot, deletion_problem
+from hsnap_tui.core.deletion import deletion_problem
 from hsnap_tui.core.errors import explain
 from hsnap_tui.core.fleet import FleetState
 from hsnap_tui.core.labels import LabelError, parse_selector
 from hsnap_tui.core.models import Snapshot
 from hsnap_tui.core.retention import (
     DEFAULT_KEEP,
+    PlanChange,
     RetentionError,
     RetentionPlan,
     parse_keep,
+    plan_change,
     plan_retention,
 )
+from hsnap_tui.core.session import DeletionProgress as DeletionReport
 from hsnap_tui.ui.format import ago, size_gb
 from hsnap_tui.ui.screens.confirm import ConfirmScreen
 from hsnap_tui.ui.widgets.status_bar import StatusBar
@@ -284,36 +287,27 @@ class SnapshotsScreen(Screen):
 
 
 class DeletionProgress(Message):
+    """One more snapshot deleted (or not) by a worker; `finished` after the last."""
+
+    def __init__(self, report: DeletionReport) -> None:
+        super().__init__()
+        self.done = report.done
+        self.total = report.total
+        self.deleted = list(report.deleted)
+        self.failures = list(report.failures)
+        self.finished = report.finished
+
+
+class PlanRechecked(Message):
+    """The plan recomputed from snapshots read just now, and how it differs."""
+
     def __init__(
-        self, done: int, total: int, deleted: list[int], failures: list[str], finished: bool
+        self, plan: RetentionPlan | None, change: PlanChange | None, error: str | None
     ) -> None:
         super().__init__()
-        self.done = done
-        self.total = total
-        self.deleted = deleted
-        self.failures = failures
-        self.finished = finished
-
-
-def delete_in_worker(app, snapshots: list[Snapshot], post: Callable[[Message], object]) -> None:
-    """Delete one by one (blocking; worker thread), posting progress after each."""
-    deleted: list[int] = []
-    failures: list[str] = []
-    for index, snapshot in enumerate(snapshots, 1):
-        sent = app.api.monitor.requests_sent
-        try:
-            delete_snapshot(app.api, app.audit, snapshot)
-            deleted.append(snapshot.id)
-        except DeleteRefused as exc:
-            failures.append(str(exc))
-        except Exception as exc:  # explained on screen, never raised
-            failures.append(f"{snapshot.description or snapshot.id}: {explain(exc)}")
-        app.refresher.charge(app.api.monitor.requests_sent - sent)
-        post(
-            DeletionProgress(
-                index, len(snapshots), list(deleted), list(failures), index == len(snapshots)
-            )
-        )
+        self.plan = plan
+        self.change = change
+        self.error = error
 
 
 class RetentionScreen(ModalScreen[None]):
@@ -366,7 +360,14 @@ class RetentionScreen(ModalScreen[None]):
             apply.disabled = True
             self.plan = None
             return
-        self.plan = plan = plan_retention(self.app.fleet.snapshots, keep)
+        self._show_plan(plan_retention(self.app.fleet.snapshots, keep))
+
+    def _show_plan(self, plan: RetentionPlan) -> None:
+        self.plan = plan
+        keep = plan.keep_newest
+        table = self.query_one("#retention-plan", DataTable)
+        summary = self.query_one("#retention-summary", Static)
+        apply = self.query_one("#retention-apply", Button)
         now = self.app.now()
         plan_rows: list[tuple[str | None, tuple]] = []
         for server in plan.servers:
@@ -434,17 +435,66 @@ class RetentionScreen(ModalScreen[None]):
         self.applying = True
         self.query_one("#retention-apply", Button).disabled = True
         self.query_one("#retention-keep", Input).disabled = True
+        self.query_one("#retention-summary", Static).update(
+            Text("Reading the snapshots again before deleting…", style="bold")
+        )
+        self._recheck(plan)
+
+    @work(thread=True, exit_on_error=False, group="retention")
+    def _recheck(self, plan: RetentionPlan) -> None:
+        """Right before deleting: the same rule over snapshots read just now."""
+        try:
+            fresh = self.app.session.replan(plan)
+        except Exception as exc:  # shown, never raised
+            self.post_message(PlanRechecked(None, None, explain(exc)))
+            return
+        self.post_message(PlanRechecked(fresh, plan_change(plan, fresh), None))
+
+    def on_plan_rechecked(self, message: PlanRechecked) -> None:
+        if message.plan is None or message.change is None:
+            self.applying = False
+            self.query_one("#retention-keep", Input).disabled = False
+            self._preview()
+            self.query_one("#retention-summary", Static).update(
+                Text(f"Nothing deleted: {message.error}", style="bold red")
+            )
+            return
+        if not message.change:
+            self._delete(message.plan)
+            return
+        # The snapshots changed since the preview: show the new plan and ask again.
+        self.applying = False
+        self.query_one("#retention-keep", Input).disabled = False
+        self._preview()
+        if not message.plan.delete:
+            return
+        lines = message.change.lines()
+        shown = "\n".join(lines[:8]) + (f"\n… and {len(lines) - 8} more" if len(lines) > 8 else "")
+        self.app.push_screen(
+            ConfirmScreen(
+                "The plan changed",
+                "The snapshots changed since the preview:\n\n"
+                f"{shown}\n\nDelete {len(message.plan.delete)} snapshots now?",
+                yes="Delete",
+                no="Back",
+            ),
+            lambda yes: self._apply(message.plan) if yes else None,
+        )
+
+    def _delete(self, plan: RetentionPlan) -> None:
         progress = self.query_one("#retention-progress", ProgressBar)
         progress.display = True
         progress.update(total=len(plan.delete), progress=0)
         self.query_one("#retention-summary", Static).update(
             Text(f"Deleting {len(plan.delete)} snapshots…", style="bold")
         )
-        self._run(plan.delete)
+        self._run(self.app.session, plan.delete)
 
     @work(thread=True, exit_on_error=False, group="retention")
-    def _run(self, snapshots: list[Snapshot]) -> None:
-        delete_in_worker(self.app, snapshots, self.post_message)
+    def _run(self, session, snapshots: list[Snapshot]) -> None:
+        session.delete_snapshots(
+            snapshots, lambda report: self.post_message(DeletionProgress(report))
+        )
 
     def on_deletion_progress(self, message: DeletionProgress) -> None:
         self.query_one("#retention-progress", ProgressBar).update(progress=message.done)

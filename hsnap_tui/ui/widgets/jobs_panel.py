@@ -14,6 +14,7 @@ STATE_STYLES = {
     JobState.QUEUED: "dim",
     JobState.WAITING: "yellow",
     JobState.CREATING: "cyan",
+    JobState.UNKNOWN: "bold magenta",
     JobState.RUNNING: "bold cyan",
     JobState.SUCCEEDED: "green",
     JobState.FAILED: "bold red",
@@ -29,8 +30,8 @@ def job_line_parts(job: Job, now: float) -> tuple[Text, object, Text]:
         detail: object = Text(f"waiting: {job.blocking or 'locked'}", style="yellow")
     elif job.state in (JobState.RUNNING, JobState.SUCCEEDED):
         detail = ProgressBar(total=100, completed=job.progress, width=24)
-    elif job.state == JobState.CREATING:
-        detail = Text(job.note or "sending create_image", style="cyan")
+    elif job.state in (JobState.CREATING, JobState.UNKNOWN):
+        detail = Text(job.note or "sending create_image", style=STATE_STYLES[job.state])
     else:
         detail = Text(job.note or "", style="dim")
     times = Text()

@@ -1,0 +1,300 @@
+"""A session: one context's connection to one project — its API (with the request
+budget charged at the HTTP hook), refresher, snapshot job engine, audit log and the
+actions someone follows — driven by one `tick()` at a time.
+
+The console and the headless commands both drive sessions: they call `tick()` from a
+worker (or a plain loop), show the immutable `TickResult`, and call again after
+`result.next_delay`. A `Workspace` holds the live session and the sessions of contexts
+switched away from, which keep running their jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+from hcloud import APIException
+
+from .api import HetznerApi
+from .audit import AuditLog
+from .budget import RequestBudget
+from .deletion import DeleteRefused, delete_snapshot
+from .errors import explain
+from .fleet import FleetState
+from .jobs import GIVE_UP_AFTER, LATE_WINDOW, Job, JobEngine, JobEvent, LockPolicy
+from .models import Action, Server, Snapshot
+from .refresh import Refresher
+from .retention import RetentionPlan, plan_retention
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TickResult:
+    """What one tick of one session saw and did."""
+
+    session: Session
+    ran: bool  # False when another thread was ticking this session: nothing was done
+    fleet: FleetState | None = None  # the fleet after this tick, when anything was fetched
+    lanes: tuple[str, ...] = ()
+    error: str | None = None
+    error_code: str | int | None = None
+    next_delay: float = 1.0
+    throttled: bool = False
+    events: tuple[JobEvent, ...] = ()
+    watched: Mapping[int, Action] = field(default_factory=dict)
+    jobs: tuple[Job, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeletionProgress:
+    done: int
+    total: int
+    deleted: tuple[int, ...]
+    failures: tuple[str, ...]
+
+    @property
+    def finished(self) -> bool:
+        return self.done == self.total
+
+
+class Session:
+    def __init__(
+        self,
+        api: HetznerApi,
+        *,
+        name: str = "",
+        audit: AuditLog | None = None,
+        refresh: float = 5.0,
+        budget: float = 0.25,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], float] = time.time,
+        job_ids: Iterator[int] | None = None,
+        late_window: float = LATE_WINDOW,
+        give_up_after: float = GIVE_UP_AFTER,
+    ) -> None:
+        self.name = name
+        self.api = api
+        self.clock = clock
+        self.now = now
+        self.budget = RequestBudget(budget, clock=clock)
+        api.attach_budget(self.budget)
+        self.audit = audit or AuditLog(None, context=name, endpoint=api.endpoint, now=now)
+        self.jobs = JobEngine(
+            api,
+            self.audit,
+            now=now,
+            clock=clock,
+            ids=job_ids,
+            context=name,
+            budget=self.budget,
+            late_window=late_window,
+            give_up_after=give_up_after,
+        )
+        self.refresher = Refresher(
+            api,
+            refresh=refresh,
+            budget=self.budget,
+            clock=clock,
+            extra_fast_cost=lambda: self.jobs.tick_cost(len(self.followed())),
+        )
+        self._followed: dict[int, int] = {}
+        self._followed_lock = threading.Lock()
+        self._ticking = threading.Lock()
+
+    def __repr__(self) -> str:  # never the token
+        return f"Session({self.name!r}, {self.api.endpoint!r})"
+
+    @property
+    def fleet(self) -> FleetState:
+        return self.refresher.fleet
+
+    @property
+    def read_only(self) -> bool:
+        return self.api.read_only
+
+    # ---- the tick -------------------------------------------------------------------
+
+    def tick(self) -> TickResult:
+        """Poll the lanes that are due, then step the jobs with the fresh lock picture.
+        Blocking; one thread at a time (another caller gets `ran=False` at once)."""
+        if not self._ticking.acquire(blocking=False):
+            return TickResult(self, False, next_delay=self.refresher.next_delay())
+        try:
+            return self._tick()
+        except Exception as exc:  # a bug must not stop the loop
+            log.exception("tick of %s failed", self.name or "session")
+            return TickResult(self, True, error=explain(exc), next_delay=10.0, jobs=self._jobs())
+        finally:
+            self._ticking.release()
+
+    def _tick(self) -> TickResult:
+        poll = self.refresher.poll()
+        fleet = poll.fleet
+        events: tuple[JobEvent, ...] = ()
+        watched: Mapping[int, Action] = {}
+        watch = self.followed()
+        if "fast" in poll.lanes and poll.error is None and (self.jobs.active_jobs() or watch):
+            step = self.jobs.step(self.refresher.fleet, watch)
+            if step.snapshots:
+                fleet = self.refresher.note_snapshots(step.snapshots)
+            if step.gone:
+                fleet = self.refresher.note_deleted(step.gone)
+            if step.want_slow:
+                self.refresher.request_slow()
+            events, watched = tuple(step.events), dict(step.watched)
+        return TickResult(
+            self,
+            True,
+            fleet,
+            poll.lanes,
+            poll.error,
+            poll.error_code,
+            self.refresher.next_delay() if poll.error is None else poll.next_delay,
+            poll.throttled or self.refresher.waiting_for_budget,
+            events,
+            watched,
+            self._jobs(),
+        )
+
+    def _jobs(self) -> tuple[Job, ...]:
+        return tuple(self.jobs.jobs())
+
+    # ---- what the operator asks -----------------------------------------------------
+
+    def submit(
+        self,
+        servers: Iterable[Server],
+        template: str,
+        labels: dict[str, str],
+        policy: LockPolicy = LockPolicy.WAIT,
+    ) -> tuple[list[Job], list[tuple[Server, str]]]:
+        queued, refused = self.jobs.submit(servers, template, labels, policy)
+        if queued:
+            self.refresher.request_fast()  # fresh locks for the new jobs
+        return queued, refused
+
+    def cancel(self, job_id: int) -> str | None:
+        return self.jobs.cancel(job_id)
+
+    def request_full(self) -> None:
+        self.refresher.request_full()
+
+    def follow(self, action_id: int) -> None:
+        """Fetch this action on every tick (an open inspector), in the jobs' one call."""
+        with self._followed_lock:
+            self._followed[action_id] = self._followed.get(action_id, 0) + 1
+        self.refresher.request_fast()
+
+    def unfollow(self, action_id: int) -> None:
+        with self._followed_lock:
+            left = self._followed.get(action_id, 0) - 1
+            if left > 0:
+                self._followed[action_id] = left
+            else:
+                self._followed.pop(action_id, None)
+
+    def followed(self) -> set[int]:
+        with self._followed_lock:
+            return set(self._followed)
+
+    # ---- snapshots: delete, retention (blocking; worker threads) ----------------------
+
+    def delete_snapshots(
+        self,
+        snapshots: list[Snapshot],
+        progress: Callable[[DeletionProgress], object] | None = None,
+    ) -> DeletionProgress:
+        """Delete one by one, reporting after each; the fleet forgets each at once."""
+        deleted: list[int] = []
+        failures: list[str] = []
+        report = DeletionProgress(0, len(snapshots), (), ())
+        for index, snapshot in enumerate(snapshots, 1):
+            try:
+                delete_snapshot(self.api, self.audit, snapshot)
+                deleted.append(snapshot.id)
+                self.refresher.note_deleted([snapshot.id])
+            except DeleteRefused as exc:
+                failures.append(str(exc))
+            except Exception as exc:  # explained on screen, never raised
+                if isinstance(exc, APIException) and exc.code == "not_found":
+                    # already gone (another tool, or our own lost answer): that is done
+                    deleted.append(snapshot.id)
+                    self.refresher.note_deleted([snapshot.id])
+                else:
+                    failures.append(f"{snapshot.description or snapshot.id}: {explain(exc)}")
+            report = DeletionProgress(index, len(snapshots), tuple(deleted), tuple(failures))
+            if progress is not None:
+                progress(report)
+        return report
+
+    def fresh_snapshots(self, label_selector: str | None = None) -> list[Snapshot]:
+        """Re-read the snapshots (those the selector picks) and fold them into the fleet:
+        what a plan is recomputed from right before it deletes anything."""
+        fresh = self.api.snapshots(label_selector=label_selector)
+        fresh_ids = {s.id for s in fresh}
+        if label_selector:
+            from .labels import parse_selector
+
+            selector = parse_selector(label_selector)
+            gone = [
+                s.id
+                for s in self.fleet.snapshots
+                if selector.matches(s.labels) and s.id not in fresh_ids
+            ]
+        else:
+            gone = [s.id for s in self.fleet.snapshots if s.id not in fresh_ids]
+        if gone:
+            self.refresher.note_deleted(gone)
+        self.refresher.note_snapshots(fresh)
+        return fresh
+
+    def replan(self, plan: RetentionPlan) -> RetentionPlan:
+        """The same retention rule over snapshots read just now."""
+        key, value = plan.label
+        fresh = self.fresh_snapshots(f"{key}={value}")
+        return plan_retention(fresh, plan.keep_newest, plan.label)
+
+
+class Workspace:
+    """The live session, and the sessions of contexts switched away from: those keep
+    following their jobs in the background, and their finished jobs stay visible."""
+
+    def __init__(self, live: Session) -> None:
+        self.live = live
+        self.background: list[Session] = []
+
+    @property
+    def sessions(self) -> list[Session]:
+        return [self.live, *self.background]
+
+    def find(self, name: str) -> Session | None:
+        return next((s for s in self.background if s.name == name), None)
+
+    def switch(self, session: Session) -> None:
+        """Make `session` live; the one it replaces stays in the background while it
+        has jobs (running or finished)."""
+        if session is self.live:
+            return
+        if session in self.background:
+            self.background.remove(session)
+        if self.live.jobs.jobs():
+            self.background.append(self.live)
+        self.live = session
+
+    def to_tick(self) -> list[Session]:
+        """The live session, and background sessions with active jobs."""
+        return [self.live, *(s for s in self.background if s.jobs.active_jobs())]
+
+    def all_jobs(self) -> list[Job]:
+        jobs = [j for s in self.background for j in s.jobs.jobs()]
+        return jobs + self.live.jobs.jobs()
+
+    def session_of(self, job_id: int) -> Session | None:
+        return next((s for s in self.sessions if s.jobs.get(job_id) is not None), None)
+
+
+__all__ = ["DeletionProgress", "Session", "TickResult", "Workspace"]
