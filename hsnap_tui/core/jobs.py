@@ -58,7 +58,8 @@ GIVE_UP_AFTER = 1800.0  # seconds without word from the API before a job ends as
 MISSED_POLLS = 2  # a running job's action missing this often: look for the image instead
 UIDS_PER_LOOKUP = 40  # label values per `hsnap-job in (…)`: keeps the URL short
 
-# API answers that say for sure the request was not processed, and what the job does.
+# API refusals (4xx), which the API sends before it processes a request, and what the
+# job does about them. 429 is also looked into: a proxy in front may send it late.
 WAIT_CODES = frozenset({"locked"})
 LATER_CODES = frozenset({"rate_limit_exceeded"})
 FINAL_CODES = frozenset(
@@ -359,6 +360,11 @@ class JobEngine:
         if ended is not None:
             result.events.append(JobEvent(ended, event_text(ended)))
         return ended
+
+    def _note(self, job_id: int, note: str) -> None:
+        current = self.get(job_id)
+        if current is not None:
+            self._update(current, note=note)
 
     def _current(self, job: Job) -> Job:
         with self._lock:
@@ -677,16 +683,12 @@ class JobEngine:
             self._refused_locked(job, exc, fleet, result)
             return
         if code in LATER_CODES:
-            # answered before it was processed: nothing was made
+            # The API answers 429 before it processes a request; something in front of
+            # it might not. Looking costs one request, after the wait it needs anyway.
             self._audit(job, f"refused: {status}", request_id)
             wait = min(60.0, max(1.0, self.api.monitor.reset_wait() or 0.0))
-            self._update(
-                job,
-                state=JobState.QUEUED,
-                request_id=request_id,
-                not_before=self.clock() + wait,
-                note=f"rate limited; trying again in {wait:.0f}s",
-            )
+            self._unknown(job, exc, window=wait, request_id=request_id, check_in=wait)
+            self._note(job.id, f"rate limited; looking for its image in {wait:.0f}s")
             return
         if code in FINAL_CODES:
             self._audit(job, f"refused: {status}", request_id)
@@ -764,6 +766,7 @@ class JobEngine:
         window: float,
         landed: bool = False,
         request_id: str | None = None,
+        check_in: float = 0.0,
     ) -> None:
         """The request may or may not have made the image: look before anything else."""
         now = self.clock()
@@ -775,7 +778,7 @@ class JobEngine:
             landed=job.landed or landed,
             unknown_since=now,
             resend_after=now + window,
-            next_check=now,
+            next_check=now + check_in,
             request_id=request_id or getattr(exc, "correlation_id", None) or job.request_id,
             note=f"outcome unknown ({summary}); looking for its image",
         )
