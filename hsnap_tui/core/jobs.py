@@ -783,6 +783,18 @@ class JobEngine:
             note=f"outcome unknown ({summary}); looking for its image",
         )
 
+    def expire(self) -> list[JobEvent]:
+        """End the jobs that have not heard from the API for `give_up_after` seconds —
+        also while the API cannot be reached at all (no network; any thread)."""
+        if not self._stepping.acquire(blocking=False):
+            return []
+        try:
+            result = StepResult()
+            self._end_the_lost(result)
+            return result.events
+        finally:
+            self._stepping.release()
+
     def _end_the_lost(self, result: StepResult) -> None:
         """A job that has not heard from the API for `give_up_after` seconds ends."""
         now = self.clock()
