@@ -126,7 +126,7 @@ class Job:
     state: JobState = JobState.QUEUED
     rev: int = 0
     queued_at: float = 0.0  # wall clock
-    started_at: float | None = None  # when the image started (API clock)
+    started_at: float | None = None  # when the image started (wall clock, like now())
     finished_at: float | None = None
     action_id: int | None = None
     image_id: int | None = None
@@ -361,6 +361,16 @@ class JobEngine:
             result.events.append(JobEvent(ended, event_text(ended)))
         return ended
 
+    def _local(self, api_time: float | None) -> float:
+        """An API timestamp on this engine's wall clock (`now`), by the Date of the last
+        answer: durations stay right when the two clocks differ."""
+        if api_time is None:
+            return self.now()
+        rate = self.api.monitor.rate_limit
+        if rate is None or rate.server_time is None:
+            return api_time
+        return min(self.now(), api_time + (self.now() - rate.server_time))
+
     def _note(self, job_id: int, note: str) -> None:
         current = self.get(job_id)
         if current is not None:
@@ -504,7 +514,7 @@ class JobEngine:
             "landed": True,
             "duplicates": extra,
             "last_contact": now,
-            "started_at": job.started_at or image.created,
+            "started_at": job.started_at or self._local(image.created),
             "blocking": None,
             "blocking_action_id": None,
         }
@@ -529,7 +539,7 @@ class JobEngine:
                 state=JobState.RUNNING,
                 action_id=action.id,
                 progress=action.progress,
-                started_at=action.started or image.created,
+                started_at=self._local(action.started or image.created),
                 missed_polls=0,
                 note="its request was made after all; following its image",
                 **{k: v for k, v in common.items() if k != "started_at"},
@@ -660,7 +670,7 @@ class JobEngine:
             state=JobState.RUNNING,
             action_id=action.id,
             image_id=image.id,
-            started_at=action.started or self.now(),
+            started_at=self._local(action.started),
             progress=action.progress,
             landed=True,
             lock_backoff=0.0,

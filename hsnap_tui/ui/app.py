@@ -463,7 +463,7 @@ class HsnapApp(App):
         if rate is not None:
             style = "bold red" if rate.fraction_left < 0.10 else ""
             text.append(f"  API {rate.remaining}/{rate.limit}", style=style)
-        if refresher.throttled:
+        if refresher.throttled or refresher.waiting_for_budget:
             text.append("  throttling", style="bold yellow")
         text.append("  ? keys", style="dim")
         return text
