@@ -30,6 +30,7 @@ def test_request_log_over_http(sim):
             "query": {"x": ["1", "2"]},
             "status": 404,
             "time": sim.clock.now(),
+            "arrived": sim.clock.now(),
             "correlation_id": log[0]["correlation_id"],
             "fault": None,
         }

@@ -1,19 +1,30 @@
-"""The simulator on a real HTTP socket: routing, auth, rate limiting, correlation IDs,
-injected faults, the request log and the `/__sim/` control endpoints."""
+"""The simulator on a real HTTP socket: its lifecycle, one path through which every request
+goes (`Simulator.handle`: faults, late requests, correlation IDs, the request log), and
+the socket server. The endpoints are in `routes`, the faults in `faults`, the `/__sim/`
+controls in `control`.
+
+A request hit by a `latency` fault lands late: it is held and processed when the
+simulated clock reaches its arrival time + `seconds`. Landing happens under `lock`, in
+order of due time (ties: arrival order), before any other request is handled and within
+`advance()`, which stops the clock at each due time on its way; so outcomes depend only
+on the clock and the order of requests, never on thread timing. The connection's handler
+waits (wall time) until its request has landed and then answers — unless the client gave
+up first (its timeout): then the connection closes, and the request still lands when
+due. With a stopped clock (speed 0) a late request therefore always times its client
+out and lands exactly when the clock is advanced past its due time; with a running clock
+it lands by itself."""
 
 from __future__ import annotations
 
 import contextlib
-import json
-import math
 import random
-import re
+import select
 import socket
 import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,169 +32,35 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .clock import SimClock
+from .control import handle_control
+from .faults import FAULT_KINDS, Fault, after_processing, before_processing, take_fault
 from .fleet import build_world
-from .world import (
-    MAX_ID,
-    POWER_ACTIONS,
-    ApiError,
-    World,
-    invalid_input,
-    iso,
-    paginate,
-    parse_sort,
-)
+from .routes import Api, Response, TokenBucket
+from .world import World
 
-FAULT_KINDS = ("http_500", "http_503", "rate_limit", "latency", "drop", "malformed_json")
-SERVER_STATUSES = (
-    "running",
-    "initializing",
-    "starting",
-    "stopping",
-    "off",
-    "deleting",
-    "migrating",
-    "rebuilding",
-    "unknown",
-)
-ACTION_STATUSES = ("running", "success", "error")
-IMAGE_TYPES = ("system", "app", "snapshot", "backup")
-IMAGE_STATUSES = ("available", "creating", "unavailable")
+__all__ = ["FAULT_KINDS", "Fault", "Response", "Simulator", "TokenBucket"]
+
+MAX_WAIT = 300.0  # wall seconds a handler waits at most for its late request to land
+POLL = 0.02  # wall seconds between checks while waiting (client still there? due yet?)
 
 
-@dataclass
-class Fault:
-    kind: str
-    count: int = 1
-    path_prefix: str = ""
-    method: str | None = None
-    seconds: float = 0.0
-    after: bool = False
+@dataclass(eq=False)
+class Request:
+    """An API request as it arrived; `response` is set once it has been processed."""
 
-    def matches(self, method: str, path: str) -> bool:
-        return (
-            self.count > 0
-            and path.startswith(self.path_prefix)
-            and (self.method is None or self.method == method)
-        )
-
-
-@dataclass
-class Response:
-    status: int
-    body: bytes = b""
-    headers: dict[str, str] | None = None
-    drop: bool = False
+    seq: int
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    authorization: str
+    body: bytes
+    fault: Fault | None
+    arrived: float
+    due: float
+    response: Response | None = None
 
 
-class TokenBucket:
-    """The project's rate limit: `limit` requests, refilled at `rate` per second."""
-
-    def __init__(self, limit: int, rate: float, now: float) -> None:
-        self.limit = limit
-        self.rate = rate
-        self.tokens = float(limit)
-        self.updated = now
-
-    def _refill(self, now: float) -> None:
-        if now > self.updated:
-            self.tokens = min(self.limit, self.tokens + (now - self.updated) * self.rate)
-            self.updated = now
-
-    def take(self, now: float) -> bool:
-        self._refill(now)
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
-
-    def headers(self, now: float) -> dict[str, str]:
-        self._refill(now)
-        missing = self.limit - self.tokens
-        reset = math.ceil(now + missing / self.rate) if self.rate > 0 else int(now)
-        return {
-            "RateLimit-Limit": str(self.limit),
-            "RateLimit-Remaining": str(int(self.tokens)),
-            "RateLimit-Reset": str(int(reset)),
-        }
-
-
-# ---- query helpers ------------------------------------------------------------------
-
-
-def _ints(query: dict[str, list[str]], name: str) -> list[int]:
-    values = []
-    for raw in query.get(name, []):
-        try:
-            value = int(raw)
-        except ValueError:
-            raise invalid_input(name, f"'{raw}' is not an integer") from None
-        if not 1 <= value <= MAX_ID:
-            raise invalid_input(name, f"'{raw}' is out of range")
-        values.append(value)
-    return values
-
-
-def _one(query: dict[str, list[str]], name: str) -> str | None:
-    values = query.get(name)
-    return values[-1] if values else None
-
-
-def _enum(query: dict[str, list[str]], name: str, allowed: tuple[str, ...]) -> list[str]:
-    values = query.get(name, [])
-    for value in values:
-        if value not in allowed:
-            raise invalid_input(name, f"'{value}' is not one of: {', '.join(allowed)}")
-    return values
-
-
-def _page(query: dict[str, list[str]]) -> tuple[int, int]:
-    try:
-        page = int(_one(query, "page") or 1)
-    except ValueError:
-        raise invalid_input("page", "must be an integer") from None
-    try:
-        per_page = int(_one(query, "per_page") or 25)
-    except ValueError:
-        raise invalid_input("per_page", "must be an integer") from None
-    if page < 1:
-        raise invalid_input("page", "must be at least 1")
-    if per_page < 1:
-        raise invalid_input("per_page", "must be at least 1")
-    return page, min(per_page, 50)
-
-
-def _path_id(raw: str, name: str = "id") -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise invalid_input(name, f"'{raw}' is not an integer") from None
-    if not 1 <= value <= MAX_ID:
-        raise invalid_input(name, f"'{raw}' is out of range")
-    return value
-
-
-def _json(data: Any) -> bytes:
-    return json.dumps(data, separators=(",", ":")).encode()
-
-
-FAULT_ERRORS = {
-    "http_500": ApiError(500, "server_error", "internal server error"),
-    "http_503": ApiError(503, "unavailable", "service is temporarily unavailable"),
-    "rate_limit": None,  # built per simulator: it names the bucket's limit
-}
-
-
-def _error(error: ApiError, headers: dict[str, str] | None = None) -> Response:
-    return Response(error.status, _error_body(error), headers)
-
-
-def _error_body(error: ApiError) -> bytes:
-    return _json(
-        {"error": {"code": error.code, "message": error.message, "details": error.details}}
-    )
-
-
-Route = tuple[str, re.Pattern[str], Callable[..., tuple[int, Any]]]
+Observer = Callable[[str, str, Response, Fault | None], None]
 
 
 class Simulator:
@@ -209,28 +86,48 @@ class Simulator:
         read_only_token: str | None = None,
     ) -> None:
         self.clock = clock or SimClock(start=start, speed=speed)
-        # a token with "Read" permission only: GETs pass, changes get 403 token_readonly
-        self.read_only_token = read_only_token
-        self.token = token
         self.host = host
         self.port = port
         self.lock = threading.RLock()
         self.world: World = build_world(self.clock, servers=servers, seed=seed, scenario=scenario)
         self.bucket = TokenBucket(rate_limit, refill_per_second, self.clock.now())
+        self.api = Api(self.world, self.bucket, token, read_only_token)
         self.faults: list[Fault] = []
         self.request_log: list[dict[str, Any]] = []
         self._correlation_rng = random.Random(seed * 7919 + 17)
         self._correlation_ids: set[str] = set()
         # Called with (method, path, response, fault) for every API response: the test
         # suite checks each body against the OpenAPI schemas this way.
-        self.response_observers: list[Callable[[str, str, Response, Fault | None], None]] = []
+        self.response_observers: list[Observer] = []
+        # Late requests (latency faults), and who waits for them.
+        self._pending: list[Request] = []
+        self._seq = 0
+        self._landed = threading.Condition(self.lock)
+        self._generation = 0  # bumped by stop(): waiting handlers give up
+        self._lander: tuple[int, threading.Thread] | None = None
         self._httpd: ThreadingHTTPServer | None = None
         self._connections: set[socket.socket] = set()
         self._thread: threading.Thread | None = None
-        self._routes = self._build_routes()
 
     def __repr__(self) -> str:  # the token stays out of reprs
         return f"Simulator(url={self.url if self._httpd else None!r})"
+
+    @property
+    def token(self) -> str:
+        return self.api.token
+
+    @token.setter
+    def token(self, value: str) -> None:
+        self.api.token = value
+
+    @property
+    def read_only_token(self) -> str | None:
+        """A token with "Read" permission only: GETs pass, changes get 403."""
+        return self.api.read_only_token
+
+    @read_only_token.setter
+    def read_only_token(self, value: str | None) -> None:
+        self.api.read_only_token = value
 
     # ---- lifecycle ------------------------------------------------------------------
 
@@ -246,9 +143,15 @@ class Simulator:
             kwargs={"poll_interval": 0.05},
         )
         self._thread.start()
+        with self.lock:
+            if self._pending:
+                self._ensure_lander()
         return self
 
     def stop(self) -> None:
+        with self._landed:  # handlers waiting for late requests give up
+            self._generation += 1
+            self._landed.notify_all()
         if self._httpd:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -260,7 +163,8 @@ class Simulator:
                 connection.shutdown(socket.SHUT_RDWR)
 
     def go_offline(self) -> None:
-        """The API becomes unreachable: connections refused, open ones cut."""
+        """The API becomes unreachable: connections refused, open ones cut. Requests
+        already on their way still land."""
         self.stop()
 
     def go_online(self) -> None:
@@ -286,6 +190,7 @@ class Simulator:
     # ---- controls (also served under /__sim/) ----------------------------------------
 
     def requests(self) -> list[dict[str, Any]]:
+        self._settle()
         with self.lock:
             return [dict(entry) for entry in self.request_log]
 
@@ -303,6 +208,7 @@ class Simulator:
         fail: dict[str, str] | None = None,
     ) -> dict:
         """Start a running action on a server, as another tool would."""
+        self._settle()
         with self.lock:
             self.world.tick()
             action = self.world.start_foreign_action(
@@ -319,10 +225,24 @@ class Simulator:
         method: str | None = None,
         seconds: float = 0.0,
         after: bool = False,
+        status: int | None = None,
+        code: str | None = None,
+        message: str | None = None,
+        field: str | None = None,
     ) -> Fault:
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {kind!r}; one of {', '.join(FAULT_KINDS)}")
-        fault = Fault(kind, count, path_prefix, method, seconds, after)
+        """Inject a fault (see `hsnap_tui.sim.faults`); ValueError for a bad one."""
+        fault = Fault(
+            kind,
+            count,
+            path_prefix,
+            method,
+            seconds,
+            after,
+            status=status,
+            code=code,
+            message=message,
+            field=field,
+        )
         with self.lock:
             self.faults.append(fault)
         return fault
@@ -332,12 +252,199 @@ class Simulator:
             self.faults.clear()
 
     def advance(self, seconds: float) -> float:
-        now = self.clock.advance(seconds)
+        """Move simulated time forward by `seconds`. Late requests due on the way land
+        at their due time, in order."""
+        if seconds < 0:
+            raise ValueError("the clock only moves forward")
+        landed: list[Request] = []
         with self.lock:
+            target = self.clock.now() + seconds
+            while self._pending:
+                first = min(self._pending, key=lambda r: (r.due, r.seq))
+                if first.due > target:
+                    break
+                now = self.clock.now()
+                if first.due > now:
+                    self.clock.advance(first.due - now)
+                landed += self._land_due()
+            if not landed:
+                self.clock.advance(seconds)  # exactly, as the caller asked
+            elif target > (now := self.clock.now()):
+                self.clock.advance(target - now)
             self.world.tick()
+            now = self.clock.now()
+        self._observe(landed)
         return now
 
+    def pending(self) -> list[dict[str, Any]]:
+        """Late requests that have not landed yet: method, path, arrived, due."""
+        with self.lock:
+            return [
+                {"method": r.method, "path": r.path, "arrived": r.arrived, "due": r.due}
+                for r in sorted(self._pending, key=lambda r: (r.due, r.seq))
+            ]
+
     # ---- request handling -----------------------------------------------------------
+
+    def handle(
+        self,
+        method: str,
+        raw_path: str,
+        headers: Any,
+        body: bytes,
+        *,
+        gone: Callable[[], bool] | None = None,
+    ) -> Response:
+        """Answer one request. `gone()` tells whether the client has hung up; a late
+        request's answer waits for its landing only while the client is there."""
+        split = urlsplit(raw_path)
+        path = split.path
+        query = parse_qs(split.query, keep_blank_values=True)
+        if path.startswith("/__sim/"):
+            self._settle()
+            return handle_control(self, method, path, body)
+
+        with self.lock:
+            landed = self._land_due()
+            fault = take_fault(self.faults, method, path)
+            now = self.clock.now()
+            self._seq += 1
+            request = Request(
+                seq=self._seq,
+                method=method,
+                path=path,
+                query=query,
+                authorization=headers.get("Authorization", "") if headers is not None else "",
+                body=body,
+                fault=fault,
+                arrived=now,
+                due=now,
+            )
+            if fault is not None and fault.kind == "latency":
+                request.due = now + fault.seconds
+                self._pending.append(request)
+                landed += self._land_due()  # zero seconds: at once
+                if request.response is None:
+                    self._ensure_lander()
+            else:
+                self._process(request, now)
+                landed.append(request)
+        self._observe(landed)
+        if request.response is None and not self._await(request, gone):
+            return Response(0, drop=True)  # the client left (or we stopped) first
+        assert request.response is not None
+        return request.response
+
+    def _process(self, request: Request, now: float) -> None:
+        """Process a request at `now` (lock held): answer, headers, log entry."""
+        fault = request.fault
+        uses = fault.count if fault is not None else 0
+        response = before_processing(fault, self.bucket)
+        if response is None:
+            response = self.api.respond(
+                request.method,
+                request.path,
+                request.query,
+                request.authorization,
+                request.body,
+                now,
+            )
+            response = after_processing(
+                fault, response, bucket=self.bucket, world=self.world, faults=self.faults
+            )
+        correlation_id = None
+        if not response.from_proxy:
+            correlation_id = self._new_correlation_id()
+            response.headers = {
+                "Content-Type": "application/json",
+                "X-Correlation-Id": correlation_id,
+                **self.bucket.headers(now),
+                **(response.headers or {}),
+            }
+        applied = fault is not None and (fault.kind != "action_failed" or fault.count < uses)
+        request.response = response
+        self.request_log.append(
+            {
+                "method": request.method,
+                "path": request.path,
+                "query": {k: list(v) for k, v in request.query.items()},
+                "status": None if response.drop else response.status,
+                "time": now,
+                "arrived": request.arrived,
+                "correlation_id": correlation_id,
+                "fault": fault.kind if applied and fault is not None else None,
+            }
+        )
+
+    def _land_due(self) -> list[Request]:
+        """Process every late request that is due by now (lock held)."""
+        if not self._pending:
+            return []
+        now = self.clock.now()
+        due = sorted((r for r in self._pending if r.due <= now), key=lambda r: (r.due, r.seq))
+        for request in due:
+            self._pending.remove(request)
+            self._process(request, now)
+        if due:
+            self._landed.notify_all()
+        return due
+
+    def _settle(self) -> None:
+        with self.lock:
+            landed = self._land_due()
+        self._observe(landed)
+
+    def _observe(self, landed: list[Request]) -> None:
+        for request in landed:
+            assert request.response is not None
+            for observer in self.response_observers:
+                observer(request.method, request.path, request.response, request.fault)
+
+    def _await(self, request: Request, gone: Callable[[], bool] | None) -> bool:
+        """Wait (wall time) until `request` has landed. False when the client hung up,
+        the simulator stopped or MAX_WAIT passed first; the request lands anyway."""
+        deadline = time.monotonic() + MAX_WAIT
+        with self.lock:
+            generation = self._generation
+        while True:
+            with self._landed:
+                landed = self._land_due()
+                if request.response is None and self._generation == generation:
+                    self._landed.wait(POLL)
+                    landed += self._land_due()
+                answered = request.response is not None
+                stopped = self._generation != generation
+            self._observe(landed)
+            if answered:
+                return True
+            if stopped or time.monotonic() >= deadline or (gone is not None and gone()):
+                return False
+
+    def _ensure_lander(self) -> None:
+        """A thread that lands late requests when due while the clock runs by itself,
+        also those whose client has gone (lock held). One per generation."""
+        if self._lander is None or self._lander[0] != self._generation:
+            thread = threading.Thread(
+                target=self._land_loop,
+                args=(self._generation,),
+                name="hcloud-sim-lander",
+                daemon=True,
+            )
+            self._lander = (self._generation, thread)
+            thread.start()
+
+    def _land_loop(self, generation: int) -> None:
+        while True:
+            with self._landed:
+                if self._generation != generation:
+                    return  # stopped; start() makes a new one if needed
+                if not self._pending:
+                    self._lander = None
+                    return
+                landed = self._land_due()
+                if not landed:
+                    self._landed.wait(POLL if self.clock.speed > 0 else 0.2)
+            self._observe(landed)
 
     def _new_correlation_id(self) -> str:
         while True:
@@ -345,342 +452,6 @@ class Simulator:
             if value not in self._correlation_ids:
                 self._correlation_ids.add(value)
                 return value
-
-    def _take_fault(self, method: str, path: str) -> Fault | None:
-        for fault in self.faults:
-            if fault.matches(method, path):
-                fault.count -= 1
-                if fault.count <= 0:
-                    self.faults.remove(fault)
-                return fault
-        return None
-
-    def handle(self, method: str, raw_path: str, headers: Any, body: bytes) -> Response:
-        split = urlsplit(raw_path)
-        path = split.path
-        query = parse_qs(split.query, keep_blank_values=True)
-        if path.startswith("/__sim/"):
-            return self._control(method, path, body)
-
-        with self.lock:
-            fault = self._take_fault(method, path)
-        if fault and fault.kind == "latency":
-            time.sleep(fault.seconds)  # a slow network: the caller's timeout decides
-        with self.lock:
-            now = self.clock.now()
-            correlation_id = self._new_correlation_id()
-            response = self._respond(method, path, query, headers, body, fault, now)
-            base = {
-                "Content-Type": "application/json",
-                "X-Correlation-Id": correlation_id,
-                **self.bucket.headers(now),
-            }
-            response.headers = {**base, **(response.headers or {})}
-            self.request_log.append(
-                {
-                    "method": method,
-                    "path": path,
-                    "query": {k: list(v) for k, v in query.items()},
-                    "status": None if response.drop else response.status,
-                    "time": now,
-                    "correlation_id": correlation_id,
-                    "fault": fault.kind if fault else None,
-                }
-            )
-        for observer in self.response_observers:
-            observer(method, path, response, fault)
-        return response
-
-    def _respond(
-        self,
-        method: str,
-        path: str,
-        query: dict[str, list[str]],
-        headers: Any,
-        body: bytes,
-        fault: Fault | None,
-        now: float,
-    ) -> Response:
-        if fault and not fault.after:
-            if fault.kind == "drop":
-                return Response(0, drop=True)
-            if fault.kind in FAULT_ERRORS:
-                return self._fault_error(fault.kind)
-            if fault.kind == "malformed_json":
-                return Response(200, b'{"servers": [{"id": 1, "name": ')
-
-        auth = headers.get("Authorization", "")
-        read_only = self.read_only_token is not None and auth == f"Bearer {self.read_only_token}"
-        if auth != f"Bearer {self.token}" and not read_only:
-            return _error(ApiError(401, "unauthorized", "unable to authenticate"))
-        if read_only and method not in ("GET", "HEAD"):
-            return _error(
-                ApiError(403, "token_readonly", "the token is only allowed to perform GET requests")
-            )
-        if not self.bucket.take(now):
-            return _error(self._rate_limited())
-        try:
-            status, data = self._route(method, path, query, body)
-            response = Response(status, b"" if data is None else _json(data))
-        except ApiError as error:
-            response = _error(error)
-        if fault and fault.after:
-            if fault.kind == "drop":
-                response.drop = True
-            elif fault.kind in ("http_500", "http_503"):
-                response = self._fault_error(fault.kind)
-            elif fault.kind == "malformed_json":
-                response = Response(response.status, response.body[: len(response.body) // 2])
-        return response
-
-    def _rate_limited(self) -> ApiError:
-        return ApiError(
-            429, "rate_limit_exceeded", f"limit of {self.bucket.limit} requests per hour reached"
-        )
-
-    def _fault_error(self, kind: str) -> Response:
-        if kind == "rate_limit":
-            # As if another tool had just used up the project's budget; the bucket
-            # itself is left alone so that the next request can pass.
-            return _error(self._rate_limited(), {"RateLimit-Remaining": "0"})
-        return _error(FAULT_ERRORS[kind])
-
-    def _route(
-        self, method: str, path: str, query: dict[str, list[str]], body: bytes
-    ) -> tuple[int, Any]:
-        if not path.startswith("/v1/"):
-            raise ApiError(404, "not_found", "not found")
-        sub = path[3:]
-        allowed = False
-        for route_method, pattern, handler in self._routes:
-            match = pattern.fullmatch(sub)
-            if not match:
-                continue
-            if route_method != method:
-                allowed = True
-                continue
-            payload: dict[str, Any] = {}
-            if method in ("POST", "PUT"):
-                payload = _parse_body(body)
-            self.world.tick()
-            return handler(query=query, body=payload, **match.groupdict())
-        if allowed:
-            raise ApiError(405, "method_not_allowed", "method not allowed")
-        raise ApiError(404, "not_found", "not found")
-
-    # ---- endpoints ------------------------------------------------------------------
-
-    def _build_routes(self) -> list[Route]:
-        seg = r"(?P<id>[^/]+)"
-        routes: list[tuple[str, str, Callable[..., tuple[int, Any]]]] = [
-            ("GET", r"/servers", self._list_servers),
-            ("GET", r"/servers/actions", self._list_server_actions),
-            ("GET", r"/servers/actions/" + seg, self._get_server_action),
-            ("GET", r"/servers/" + seg, self._get_server),
-            ("GET", r"/servers/" + seg + r"/actions", self._list_actions_of_server),
-            (
-                "GET",
-                r"/servers/" + seg + r"/actions/(?P<action_id>\d+)",
-                self._get_action_of_server,
-            ),
-            ("POST", r"/servers/" + seg + r"/actions/create_image", self._create_image),
-            (
-                "POST",
-                r"/servers/" + seg + r"/actions/(?P<endpoint>" + "|".join(POWER_ACTIONS) + ")",
-                self._power,
-            ),
-            ("GET", r"/actions", self._get_actions),
-            ("GET", r"/actions/" + seg, self._get_action),
-            ("GET", r"/images", self._list_images),
-            ("GET", r"/images/" + seg, self._get_image),
-            ("PUT", r"/images/" + seg, self._update_image),
-            ("DELETE", r"/images/" + seg, self._delete_image),
-            ("POST", r"/images/" + seg + r"/actions/change_protection", self._image_protection),
-        ]
-        return [(m, re.compile(p), h) for m, p, h in routes]
-
-    def _list_servers(self, query, body) -> tuple[int, Any]:
-        page, per_page = _page(query)
-        servers = self.world.list_servers(
-            name=_one(query, "name"),
-            status=_enum(query, "status", SERVER_STATUSES),
-            label_selector=_one(query, "label_selector"),
-            sort=parse_sort(query.get("sort", []), "servers"),
-        )
-        items, meta = paginate(servers, page, per_page)
-        return 200, {"servers": [self.world.server_json(s) for s in items], "meta": meta}
-
-    def _get_server(self, query, body, id) -> tuple[int, Any]:
-        return 200, {"server": self.world.server_json(self.world.get_server(_path_id(id)))}
-
-    def _actions_page(self, query: dict[str, list[str]], **scope: Any) -> tuple[int, Any]:
-        page, per_page = _page(query)
-        actions = self.world.list_actions(
-            ids=_ints(query, "id"),
-            status=_enum(query, "status", ACTION_STATUSES),
-            sort=parse_sort(query.get("sort", []), "actions"),
-            **scope,
-        )
-        items, meta = paginate(actions, page, per_page)
-        return 200, {"actions": [a.to_json() for a in items], "meta": meta}
-
-    def _list_server_actions(self, query, body) -> tuple[int, Any]:
-        return self._actions_page(query, server_scoped=True)
-
-    def _get_server_action(self, query, body, id) -> tuple[int, Any]:
-        action = self.world.get_action(_path_id(id), server_scoped=True)
-        return 200, {"action": action.to_json()}
-
-    def _list_actions_of_server(self, query, body, id) -> tuple[int, Any]:
-        server = self.world.get_server(_path_id(id))
-        query = {k: v for k, v in query.items() if k != "id"}
-        return self._actions_page(query, server_id=server["id"])
-
-    def _get_action_of_server(self, query, body, id, action_id) -> tuple[int, Any]:
-        server = self.world.get_server(_path_id(id))
-        action = self.world.get_action(_path_id(action_id, "action_id"), server_id=server["id"])
-        return 200, {"action": action.to_json()}
-
-    def _create_image(self, query, body, id) -> tuple[int, Any]:
-        image, action = self.world.create_image(_path_id(id), body)
-        return 201, {"image": self.world.image_json(image), "action": action.to_json()}
-
-    def _power(self, query, body, id, endpoint) -> tuple[int, Any]:
-        assert endpoint in POWER_ACTIONS
-        action = self.world.power_action(_path_id(id), endpoint)
-        return 201, {"action": action.to_json()}
-
-    def _get_actions(self, query, body) -> tuple[int, Any]:
-        ids = _ints(query, "id")
-        if not ids:
-            # Listing every action of a project was removed from the API on 2025-01-30.
-            raise invalid_input("id", "missing required parameter: id")
-        actions = self.world.list_actions(
-            ids=ids, sort=parse_sort(query.get("sort", []), "actions")
-        )
-        return 200, {"actions": [a.to_json() for a in actions]}
-
-    def _get_action(self, query, body, id) -> tuple[int, Any]:
-        return 200, {"action": self.world.get_action(_path_id(id)).to_json()}
-
-    def _list_images(self, query, body) -> tuple[int, Any]:
-        page, per_page = _page(query)
-        architecture = _one(query, "architecture")
-        if architecture is not None and architecture not in ("x86", "arm"):
-            raise invalid_input("architecture", "must be one of: x86, arm")
-        include_deprecated = (_one(query, "include_deprecated") or "false").lower()
-        if include_deprecated not in ("true", "false"):
-            raise invalid_input("include_deprecated", "must be true or false")
-        images = self.world.list_images(
-            types=_enum(query, "type", IMAGE_TYPES),
-            status=_enum(query, "status", IMAGE_STATUSES),
-            label_selector=_one(query, "label_selector"),
-            name=_one(query, "name"),
-            bound_to=_ints(query, "bound_to"),
-            architecture=architecture,
-            include_deprecated=include_deprecated == "true",
-            sort=parse_sort(query.get("sort", []), "images"),
-        )
-        items, meta = paginate(images, page, per_page)
-        return 200, {"images": [self.world.image_json(i) for i in items], "meta": meta}
-
-    def _get_image(self, query, body, id) -> tuple[int, Any]:
-        return 200, {"image": self.world.image_json(self.world.get_image(_path_id(id)))}
-
-    def _update_image(self, query, body, id) -> tuple[int, Any]:
-        image = self.world.update_image(_path_id(id), body)
-        return 200, {"image": self.world.image_json(image)}
-
-    def _delete_image(self, query, body, id) -> tuple[int, Any]:
-        self.world.delete_image(_path_id(id))
-        return 204, None
-
-    def _image_protection(self, query, body, id) -> tuple[int, Any]:
-        action = self.world.change_image_protection(_path_id(id), body)
-        return 201, {"action": action.to_json()}
-
-    # ---- /__sim/ --------------------------------------------------------------------
-
-    def _control(self, method: str, path: str, body: bytes) -> Response:
-        try:
-            data = json.loads(body) if body.strip() else {}
-            if not isinstance(data, dict):
-                raise ValueError("the body must be a JSON object")
-            if path == "/__sim/requests" and method == "GET":
-                return Response(200, _json(self.requests()))
-            if path == "/__sim/requests" and method == "DELETE":
-                self.clear_requests()
-                return Response(204)
-            if path == "/__sim/actions" and method == "POST":
-                action = self.start_action(
-                    int(data["server_id"]),
-                    str(data["command"]),
-                    float(data["seconds"]),
-                    visible=bool(data.get("visible", True)),
-                    fail=data.get("fail"),
-                )
-                return Response(201, _json({"action": action}))
-            if path == "/__sim/faults" and method == "POST":
-                fault = self.add_fault(
-                    str(data["kind"]),
-                    int(data.get("count", 1)),
-                    str(data.get("path_prefix", "")),
-                    method=data.get("method"),
-                    seconds=float(data.get("seconds", 0)),
-                    after=bool(data.get("after", False)),
-                )
-                return Response(201, _json({"fault": asdict(fault)}))
-            if path == "/__sim/faults" and method == "DELETE":
-                self.clear_faults()
-                return Response(204)
-            if path == "/__sim/clock" and method in ("GET", "POST"):
-                if "speed" in data:
-                    self.clock.set_speed(float(data["speed"]))
-                if "advance" in data:
-                    self.advance(float(data["advance"]))
-                now = self.clock.now()
-                return Response(
-                    200, _json({"now": iso(now), "timestamp": now, "speed": self.clock.speed})
-                )
-            return Response(
-                404,
-                _json(
-                    {
-                        "error": {
-                            "code": "not_found",
-                            "message": f"no control {method} {path}",
-                            "details": {},
-                        }
-                    }
-                ),
-            )
-        except ApiError as error:
-            return Response(error.status, _error_body(error))
-        except (KeyError, ValueError, TypeError) as exc:
-            return Response(
-                400,
-                _json(
-                    {
-                        "error": {
-                            "code": "invalid_input",
-                            "message": f"bad control request: {exc}",
-                            "details": {},
-                        }
-                    }
-                ),
-            )
-
-
-def _parse_body(body: bytes) -> dict[str, Any]:
-    if not body.strip():
-        return {}
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "json_error", "invalid JSON in request body") from None
-    if not isinstance(data, dict):
-        raise ApiError(400, "json_error", "the request body must be a JSON object")
-    return data
 
 
 class _Server(ThreadingHTTPServer):
@@ -714,10 +485,22 @@ class _Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):
             super().finish()
 
+    def _client_gone(self) -> bool:
+        """The client closed its end (it gave up waiting) or the connection broke."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            if not readable:
+                return False
+            return self.connection.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
+
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        response = self.sim.handle(self.command, self.path, self.headers, body)
+        response = self.sim.handle(
+            self.command, self.path, self.headers, body, gone=self._client_gone
+        )
         if response.drop:
             # The ambiguous outcome: the connection ends with no answer.
             self.close_connection = True

@@ -1,5 +1,5 @@
 """The simulated project: servers, images and actions, and the operations the API offers
-on them. No HTTP here; `hsnap_tui.sim.http` maps requests onto these methods.
+on them. No HTTP here; `hsnap_tui.sim.routes` maps requests onto these methods.
 
 Time is lazy: every operation first calls `tick()`, which settles every action whose
 duration has passed at the clock's current time, so results depend only on the clock.
@@ -68,6 +68,8 @@ class Action:
     # (migrations, maintenance) do.
     visible: bool = True
     fail_with: dict[str, str] | None = None
+    # each server's status when the action started, restored when it fails
+    status_before: dict[int, str] = field(default_factory=dict, repr=False)
     on_done: Callable[[Action], None] | None = field(default=None, repr=False)
 
     @property
@@ -211,6 +213,10 @@ class World:
             after = COMMAND_STATUS.get(finished.command, (None, None))[1]
             if after:
                 server["status"] = after
+        elif finished is not None and server_id in finished.status_before:
+            during = COMMAND_STATUS.get(finished.command, (None, None))[0]
+            if during and server["status"] == during:
+                server["status"] = finished.status_before[server_id]  # failed: as it was
         for action in running:
             during = COMMAND_STATUS.get(action.command, (None, None))[0]
             if during:
@@ -239,6 +245,9 @@ class World:
             fail_with=fail_with,
             on_done=on_done,
         )
+        action.status_before = {
+            sid: self.servers[sid]["status"] for sid in action.server_ids if sid in self.servers
+        }
         self.next_action_id += 1 + self.rng.randrange(40)
         self.actions[action.id] = action
         self.running.append(action.id)
@@ -406,6 +415,9 @@ class World:
             if action.status == "success" and image["id"] in self.images:
                 image["status"] = "available"
                 image["image_size"] = round(used * 0.62, 6)
+            elif action.status == "error":
+                # as on Hetzner: the image of a failed create_image goes away
+                self.images.pop(image["id"], None)
 
         action = self.new_action(
             "create_image",
