@@ -1,6 +1,5 @@
 """Bugs the fault matrix found in `hsnap_tui` (tests/fault_matrix.py), each as the
-smallest test that shows it. Marked xfail(strict): the fix turns them into passes, and
-then the marker goes."""
+smallest test that shows it. They failed before the fix and pass now."""
 
 from __future__ import annotations
 
@@ -12,11 +11,6 @@ from hsnap_tui.core.jobs import JobState
 from tests.test_core_jobs import Rig
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a create_image answered with an unreadable 200 counts as made (any 2xx); when "
-    "its image never shows up, the job ends failed `image_gone` and is never sent again",
-)
 def test_an_unreadable_200_that_made_nothing_is_sent_again(sim):
     rig = Rig(sim)
     server = rig.server("web-prod-01")
@@ -29,11 +23,6 @@ def test_an_unreadable_200_that_made_nothing_is_sent_again(sim):
     assert [p["status"] for p in rig.posts()] == [200, 201]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="codes the job engine treats as a gateway's (jobs.GATEWAY_CODES: the API may "
-    "still be at it) are explained as `the API refused the request`",
-)
 @pytest.mark.parametrize("code", ["bad_gateway", "gateway_timeout"])
 def test_gateway_codes_are_not_explained_as_refusals(code):
     explanation = explain_error(APIException(code=code, message=code, details=None))

@@ -81,17 +81,7 @@ def expected(kind: str, phase: str) -> tuple[int, int]:
     return 2, lookups(LATE_WINDOW)
 
 
-def _param(kind: str, phase: str):
-    if (kind, phase) == ("malformed_json", "create_image_before"):
-        reason = (
-            "bug: a create_image answered with an unreadable 200 that made nothing ends "
-            "failed (image_gone) instead of being sent again"
-        )
-        return pytest.param(kind, phase, marks=pytest.mark.xfail(strict=True, reason=reason))
-    return pytest.param(kind, phase)
-
-
-@pytest.mark.parametrize(("kind", "phase"), [_param(k, p) for k, p in cases()])
+@pytest.mark.parametrize(("kind", "phase"), list(cases()))
 async def test_fault(make_sim, kind, phase):
     sim = make_sim()
     outcome = await run_case(sim, kind, phase, size=SIZE)

@@ -122,6 +122,14 @@ class ReadOnlyError(Exception):
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+class UnreadableAnswer(ValueError):
+    """A success status whose body is not what the API sends."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"unreadable answer (HTTP {status})")
+        self.status = status
+
+
 class PagingError(ValueError):
     """The API's pagination does not add up (a proxy, a mock, or an API bug)."""
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import requests
 from hcloud import APIException
 
-from .api import ReadOnlyError
+from .api import ReadOnlyError, UnreadableAnswer
 
 # code: (what it means, what to do) — the API's documented error codes.
 API_ERRORS: dict[str, tuple[str, str]] = {
@@ -60,6 +60,14 @@ API_ERRORS: dict[str, tuple[str, str]] = {
     "token_readonly": ("the token is read-only", "use a read & write token to change things"),
     "unavailable": ("the service is temporarily unavailable", "hsnap-tui retries by itself"),
     "timeout": ("the API could not answer in time", "retry"),
+    "bad_gateway": (
+        "a gateway in front of the API failed; the request may still have been processed",
+        "it checks and retries by itself",
+    ),
+    "gateway_timeout": (
+        "a gateway in front of the API gave up waiting; the request may still be processed",
+        "it checks and retries by itself",
+    ),
     "deprecated_api_endpoint": ("this API endpoint has been removed", "update hsnap-tui"),
     "action_failed": ("the action ended in an error", "see the message; retry if it is transient"),
 }
@@ -117,6 +125,9 @@ def explain_error(exc: BaseException) -> Explanation:
             if parts:
                 summary = f"{summary} ({', '.join(parts)})"
         return Explanation(summary, meaning, advice, exc.code, request_id)
+    if isinstance(exc, UnreadableAnswer):
+        meaning, advice = HTTP_STATUS_ERRORS[200]
+        return Explanation(str(exc), meaning, "it checks for the image by itself")
     if isinstance(exc, ReadOnlyError):
         return Explanation(
             "not sent: this session is read-only",

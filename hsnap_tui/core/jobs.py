@@ -41,7 +41,7 @@ from enum import Enum
 import requests
 from hcloud import APIException
 
-from .api import MAX_IDS_PER_CALL, HetznerApi, ReadOnlyError
+from .api import MAX_IDS_PER_CALL, HetznerApi, ReadOnlyError, UnreadableAnswer
 from .audit import AuditLog
 from .budget import RequestBudget
 from .errors import explain_error
@@ -652,15 +652,8 @@ class JobEngine:
             return
         except Exception as exc:  # a 201 we cannot read, or a bug: look before resending
             request_id, status = self.api.last_request_id(), self.api.last_status()
-            landed = status is not None and 200 <= status < 300
             self._audit(claimed, f"unknown: {status or 'no answer'} unreadable", request_id)
-            self._unknown(
-                claimed,
-                exc,
-                window=0.0 if status is not None else self.late_window,
-                landed=landed,
-                request_id=request_id,
-            )
+            self._unreadable(claimed, exc, status, request_id)
             return
         request_id = self.api.last_request_id()
         self._audit(claimed, f"201 created image {image.id}", request_id)
@@ -684,9 +677,8 @@ class JobEngine:
         http = self.api.last_status()
         status = f"{code}" if isinstance(code, int) else f"{http or '?'} {code}"
         if isinstance(code, int) and 200 <= code < 300:
-            # the API made it and then the answer could not be read
-            self._audit(job, f"{code} unreadable", request_id)
-            self._unknown(job, exc, window=0.0, landed=True, request_id=request_id)
+            self._audit(job, f"unknown: {code} unreadable", request_id)
+            self._unreadable(job, exc, code, request_id)
             return
         if code in WAIT_CODES:
             self._audit(job, f"refused: {status}", request_id)
@@ -717,6 +709,22 @@ class JobEngine:
         gateway = isinstance(code, int) or code in GATEWAY_CODES
         self._audit(job, f"unknown: {status}", request_id)
         self._unknown(job, exc, window=self.late_window if gateway else 0.0, request_id=request_id)
+
+    def _unreadable(
+        self, job: Job, exc: BaseException, status: int | None, request_id: str | None
+    ) -> None:
+        """An answer that cannot be read. Only the API's own 201 says the image was made;
+        any other status (a proxy's 200, no answer at all) says nothing for sure."""
+        if status == 201:
+            self._unknown(
+                job, UnreadableAnswer(status), window=0.0, landed=True, request_id=request_id
+            )
+        elif status is not None and 200 <= status < 300:
+            self._unknown(
+                job, UnreadableAnswer(status), window=self.late_window, request_id=request_id
+            )
+        else:
+            self._unknown(job, exc, window=self.late_window, request_id=request_id)
 
     def _refused_locked(
         self, job: Job, exc: APIException, fleet: FleetState, result: StepResult
