@@ -57,6 +57,7 @@ class SeedOutcome:
     duplicates: int = 0  # jobs with more than one image
     false_successes: int = 0  # succeeded, but not with its own one image
     unreported: int = 0  # did not succeed, yet an image of its own exists
+    lost: int = 0  # failed for a reason the schedule does not justify (a snapshot lost)
     stuck: int = 0  # still active when the run ended
     max_per_minute: int = 0  # most requests one session sent in a simulated minute
     per_minute_bound: float = 0.0
@@ -265,7 +266,15 @@ def _judge(sessions, project, sims, ever, recorded, outcome: SeedOutcome) -> Non
                 outcome.problems.append(
                     f"{where}: succeeded with {job.image_id}, its images {sorted(seen)}"
                 )
-        elif existing:
+        elif job.state == JobState.FAILED and not (
+            # Hetzner's action failed (the fault `action_failed`): its image went with it
+            job.error_code == "action_failed" or (job.error_code == "image_gone" and seen)
+        ):
+            outcome.lost += 1
+            outcome.problems.append(
+                f"{where}: failed ({job.error_code}: {job.error_message}) for no good reason"
+            )
+        if not job.active and job.state != JobState.SUCCEEDED and existing:
             outcome.unreported += 1
             outcome.problems.append(
                 f"{where}: {job.state.value} ({job.error_code}: {job.error_message}) "
