@@ -243,8 +243,9 @@ class HetznerApi:
     def _list_pages(
         self, path: str, key: str, params: dict[str, Any]
     ) -> tuple[dict[Any, dict], bool]:
+        """(items by ID, whether the read looks complete)."""
         items: dict[Any, dict] = {}
-        page, read, max_pages = 1, 0, MAX_PAGES
+        page, read = 1, 0
         totals: set[int] = set()
         while True:
             body = self.client.request(
@@ -254,32 +255,39 @@ class HetznerApi:
             if not isinstance(batch, list):
                 raise PagingError(f"the answer to GET {path} has no {key!r} list")
             read += 1
+            known = len(items)
             for item in batch:
                 if isinstance(item, dict) and "id" in item:
                     items.setdefault(item["id"], item)
             pagination = ((body.get("meta") or {}).get("pagination")) or {}
             total = pagination.get("total_entries")
-            if isinstance(total, int) and total >= 0:
+            total = total if isinstance(total, int) and total >= 0 else None
+            per_page = pagination.get("per_page")
+            per_page = per_page if isinstance(per_page, int) and per_page > 0 else PER_PAGE
+            if total is not None:
                 totals.add(total)
-                # one page more than the count needs: a list may grow while it is read
-                max_pages = min(max_pages, max(1, math.ceil(total / PER_PAGE)) + 1)
             next_page = pagination.get("next_page")
             answered = pagination.get("page", page)
             if not next_page:
                 # a count that changed between pages, or does not add up: it moved
-                return items, len(totals) <= 1 and (not totals or len(items) >= total)
+                return items, len(totals) <= 1 and (total is None or len(items) >= total)
+            stop = None
             if answered != page or not isinstance(next_page, int) or next_page <= page:
-                log.warning(
-                    "GET %s: asked for page %s, got page %s with next page %s; stopping there",
-                    path,
-                    page,
-                    answered,
-                    next_page,
-                )
+                stop = f"asked for page {page}, got page {answered} with next page {next_page}"
+            elif len(items) == known:
+                stop = f"page {page} added nothing new"
+            elif total is not None and read >= math.ceil(total / per_page) + 1:
+                # one page more than the count needs: a list may grow while it is read
+                stop = f"more pages than {total} entries at {per_page} a page allow"
+            elif total is None and read >= MAX_PAGES:
+                stop = f"more than {MAX_PAGES} pages"
+            if stop is not None:
+                log.warning("GET %s: %s; stopping there", path, stop)
                 return items, True
-            if read >= max_pages or not batch:
-                log.warning("GET %s: more pages than %s entries allow; stopping", path, total)
-                return items, True
+            budget = self.budget
+            if total is None and budget is not None and budget.available() < -budget.capacity():
+                # no count to go by: the budget bounds what a pager can make us read
+                raise PagingError(f"GET {path}: more pages than the request budget allows")
             page = next_page
 
     # ---- reads ----------------------------------------------------------------------

@@ -24,7 +24,11 @@ The rules that keep a snapshot from being lost, doubled or stuck:
   so an operator's cancel and a step can never both win.
 - Every job ends. No exception escapes a job's step or stops the other jobs; a job that
   cannot reach the API for `give_up_after` seconds ends as failed, saying how to find
-  its image.
+  its image. Time the session chose not to ask (its budget in debt) does not count.
+- Beyond the late window. A job whose earlier request may land looks for its image
+  right before every resend and before it gives up by skipping; when it ends without
+  its image (skipped, cancelled) it keeps looking for another late window; and when its
+  snapshot is done it looks once more, to report a second image a late request made.
 """
 
 from __future__ import annotations
@@ -150,7 +154,9 @@ class Job:
     lock_backoff: float = 0.0
     checked_actions: frozenset[int] = field(default=frozenset(), repr=False)
     missed_polls: int = 0
-    last_contact: float | None = None
+    failing_since: float | None = None  # first failed contact since the last good one
+    looked_step: int = -1  # the step whose lookup last found none of its images
+    watch_until: float | None = None  # ended, but its request may still land: keep looking
 
     @property
     def active(self) -> bool:
@@ -218,6 +224,7 @@ class JobEngine:
         self._ids = ids if ids is not None else itertools.count(1)
         self._lock = threading.RLock()
         self._stepping = threading.Lock()
+        self._step_no = 0
 
     # ---- what everyone reads ------------------------------------------------------
 
@@ -297,6 +304,7 @@ class JobEngine:
                 state=JobState.CANCELLED,
                 finished_at=self.now(),
                 note="cancelled by the operator",
+                **self._afterlife(job),
             )
             return None
 
@@ -312,7 +320,11 @@ class JobEngine:
         if not self._stepping.acquire(blocking=False):
             return StepResult(ran=False)
         result = StepResult()
+        self._step_no += 1
         try:
+            for job in self.active_jobs():
+                if job.state in CANCELLABLE and job.failing_since is not None:
+                    self._update(job, failing_since=None)  # the fast lane just answered
             self._guarded(self._poll_running, set(watch), result)
             self._guarded(self._look_for_images, fleet, result)
             for job in sorted(self.active_jobs(), key=lambda j: j.id):
@@ -356,6 +368,8 @@ class JobEngine:
         return updated
 
     def _end(self, job: Job, state: JobState, result: StepResult, **changes) -> Job | None:
+        if state != JobState.SUCCEEDED and "landed" not in changes:
+            changes = {**self._afterlife(job), **changes}
         ended = self._update(job, state=state, finished_at=self.now(), **changes)
         if ended is not None:
             result.events.append(JobEvent(ended, event_text(ended)))
@@ -370,6 +384,14 @@ class JobEngine:
         if rate is None or rate.server_time is None:
             return api_time
         return min(self.now(), api_time + (self.now() - rate.server_time))
+
+    def _afterlife(self, job: Job) -> dict:
+        """A job that ends without its image while its request may still land keeps
+        looking for it for another late window."""
+        if job.maybe_landed and not job.landed:
+            now = self.clock()
+            return {"watch_until": now + self.late_window, "next_check": now + RECHECK_EVERY}
+        return {}
 
     def _note(self, job_id: int, note: str) -> None:
         current = self.get(job_id)
@@ -394,7 +416,8 @@ class JobEngine:
         try:
             actions = {a.id: a for a in self.api.actions_by_id(ids)}
         except (APIException, requests.RequestException, ValueError, KeyError, TypeError):
-            return  # the refresh loop shows the API trouble; try again next tick
+            self._failing(running.values())  # the refresh loop shows it; next tick again
+            return
         result.watched = {i: a for i, a in actions.items() if i in watch}
         now = self.clock()
         for action_id, job in running.items():
@@ -414,7 +437,7 @@ class JobEngine:
                 else:
                     self._update(job, missed_polls=job.missed_polls + 1)
             elif action.status == "running":
-                self._update(job, progress=action.progress, missed_polls=0, last_contact=now)
+                self._update(job, progress=action.progress, missed_polls=0, failing_since=None)
             elif action.status == "success":
                 self._finished(job, result)
             else:
@@ -425,7 +448,7 @@ class JobEngine:
                     error_code=action.error_code or "action_failed",
                     error_message=action.error_message or "the snapshot action failed",
                     progress=action.progress,
-                    last_contact=now,
+                    failing_since=None,
                     note="the snapshot action failed; Hetzner removes its image",
                 )
                 if job.image_id is not None:
@@ -433,19 +456,29 @@ class JobEngine:
 
     def _finished(self, job: Job, result: StepResult) -> None:
         image: Snapshot | None = None
-        if job.image_id is not None:
-            try:
+        extra: tuple[int, ...] = ()
+        try:
+            if job.maybe_landed:
+                # an earlier request of this job may have landed after all: one look at
+                # every image with its label, to report a second one
+                mine = self.api.snapshots(label_selector=f"{JOB_LABEL}={job.uid}")
+                image = next((i for i in mine if i.id == job.image_id), None)
+                extra = tuple(sorted(i.id for i in mine if i.id != job.image_id))
+            elif job.image_id is not None:
                 image = self.api.image(job.image_id)
-            except (APIException, requests.RequestException, ValueError, KeyError, TypeError):
-                image = None  # the size shows after the next full refresh
-        self._succeed(job, image, result)
+        except (APIException, requests.RequestException, ValueError, KeyError, TypeError):
+            image = None  # the size shows after the next full refresh
+        self._succeed(job, image, result, **({"duplicates": extra} if extra else {}))
 
     def _succeed(self, job: Job, image: Snapshot | None, result: StepResult, **changes) -> None:
         values = {
             "progress": 100,
             "image_size_gb": image.image_size_gb if image else None,
-            "last_contact": self.clock(),
+            "failing_since": None,
             "note": "done",
+            # an earlier request may still land: watch for a second image to report it
+            "watch_until": self.clock() + self.late_window if job.maybe_landed else None,
+            "next_check": self.clock() + RECHECK_EVERY,
             **changes,
         }
         ended = self._end(job, JobState.SUCCEEDED, result, **values)
@@ -455,16 +488,28 @@ class JobEngine:
     # ---- finding a job's own image --------------------------------------------------
 
     def _needs_look(self, job: Job, fleet: FleetState, now: float) -> bool:
-        if job.state == JobState.UNKNOWN and (job.next_check is None or now >= job.next_check):
+        due = job.next_check is None or now >= job.next_check
+        if job.state == JobState.UNKNOWN and due:
             return True
-        if job.maybe_landed and job.state in (JobState.UNKNOWN, *CANCELLABLE):
-            # its request may land late: is this create_image on its server its own?
-            return any(a.id not in job.checked_actions for a in _create_images(fleet, job))
-        return False
+        if not job.active:
+            return job.watch_until is not None and now < job.watch_until and due
+        if not job.maybe_landed or job.state not in (JobState.UNKNOWN, *CANCELLABLE):
+            return False
+        # its request may land late: is this create_image on its server its own?
+        if any(a.id not in job.checked_actions for a in _create_images(fleet, job)):
+            return True
+        # about to send again, or to give up by skipping: look first
+        return job.state in CANCELLABLE and self._about_to_act(job, fleet, now)
+
+    @staticmethod
+    def _about_to_act(job: Job, fleet: FleetState, now: float) -> bool:
+        if job.not_before is not None and now < job.not_before:
+            return False
+        return not fleet.lock(job.server_id).held or job.policy == LockPolicy.SKIP
 
     def _look_for_images(self, fleet: FleetState, result: StepResult) -> None:
         now = self.clock()
-        jobs = [j for j in self.active_jobs() if self._needs_look(j, fleet, now)]
+        jobs = [j for j in self.jobs() if self._needs_look(j, fleet, now)]
         if not jobs:
             return
         found: dict[str, list[Snapshot]] = {}
@@ -480,7 +525,9 @@ class JobEngine:
             summary = explain_error(exc).summary
             for job in jobs:
                 if job.state == JobState.UNKNOWN:
-                    self._update(job, note=f"still checking for its image ({summary})")
+                    job = self._update(job, note=f"still checking for its image ({summary})")
+                    if job is not None:
+                        self._failing([job])
             return
         now = self.clock()
         for job in jobs:
@@ -489,16 +536,53 @@ class JobEngine:
                 # Decided from the job as it is now: an operator's cancel that raced the
                 # lookup does not hide an image its earlier request made.
                 current = self._current(job)
-                if current.active or current.state == JobState.CANCELLED:
+                if current.state == JobState.SUCCEEDED:
+                    self._late_duplicates(current, images, result, now)
+                elif current.active or current.watch_until is not None:
                     self._adopt(current, images, fleet, result, now)
             else:
                 # a create_image locking its server is not its own: another job's
                 seen = frozenset(a.id for a in _create_images(fleet, job))
+                if not job.active:
+                    watching = job.watch_until is not None and now < job.watch_until
+                    self._update(
+                        job,
+                        next_check=now + RECHECK_EVERY,
+                        watch_until=job.watch_until if watching else None,
+                    )
+                    continue
                 checked = self._update(
-                    job, checked_actions=job.checked_actions | seen, last_contact=now
+                    job,
+                    checked_actions=job.checked_actions | seen,
+                    looked_step=self._step_no,
+                    failing_since=None,
                 )
                 if checked is not None and checked.state == JobState.UNKNOWN:
                     self._not_found(checked, result, now)
+
+    def _late_duplicates(
+        self, job: Job, images: list[Snapshot], result: StepResult, now: float
+    ) -> None:
+        """Done, and a late request of this job made another image: say so (once)."""
+        extra = tuple(sorted(i.id for i in images if i.id != job.image_id))
+        watching = job.watch_until is not None and now < job.watch_until
+        changes: dict = {
+            "next_check": now + RECHECK_EVERY,
+            "watch_until": job.watch_until if watching else None,
+        }
+        new = [i for i in extra if i not in job.duplicates]
+        if new:
+            changes["duplicates"] = extra
+        updated = self._update(job, **changes)
+        if updated is not None and new:
+            result.events.append(JobEvent(updated, event_text(updated)))
+
+    def needs_step(self) -> bool:
+        """Active jobs, or ended ones still watching for a late image of theirs."""
+        now = self.clock()
+        return any(
+            j.active or (j.watch_until is not None and now < j.watch_until) for j in self.jobs()
+        )
 
     def _adopt(
         self,
@@ -509,11 +593,18 @@ class JobEngine:
         now: float,
     ) -> None:
         image, extra = images[0], tuple(i.id for i in images[1:])
+        if not job.active:
+            # ended (skipped, cancelled) while its request was on its way: it did land
+            note = f"{job.state.value}, but its earlier request made image {image.id}"
+            result.events.append(JobEvent(job, f"{job.server_name}: {note}"))
+            job = self._update(job, note=note, finished_at=None, watch_until=None)
+            if job is None:
+                return
         common = {
             "image_id": image.id,
             "landed": True,
             "duplicates": extra,
-            "last_contact": now,
+            "failing_since": None,
             "started_at": job.started_at or self._local(image.created),
             "blocking": None,
             "blocking_action_id": None,
@@ -566,7 +657,7 @@ class JobEngine:
                 result,
                 error_code="image_gone",
                 error_message="its image was removed before it was finished",
-                last_contact=now,
+                failing_since=None,
             )
             if job.image_id is not None:
                 result.gone.add(job.image_id)
@@ -576,7 +667,7 @@ class JobEngine:
             self._update(
                 job,
                 next_check=min(now + RECHECK_EVERY, job.resend_after),
-                last_contact=now,
+                failing_since=None,
                 note=f"no image yet; its request may still land — sending again in {wait:.0f}s"
                 " if none appears",
             )
@@ -586,7 +677,7 @@ class JobEngine:
         self._update(
             job,
             state=JobState.QUEUED,
-            last_contact=now,
+            failing_since=None,
             note="no image was made; sending again",
         )
 
@@ -596,23 +687,22 @@ class JobEngine:
         job = self._current(job)
         if job.state not in CANCELLABLE:
             return
-        if fleet.servers and job.server_id not in fleet.servers:
-            self._end(
-                job,
-                JobState.FAILED,
-                result,
-                error_code="not_found",
-                error_message="the server is no longer in the project",
-            )
-            return
+        # (A server missing from the last list is not taken for deleted: a list read while
+        # it changed can miss one. The API's 404 says so for sure.)
         lock = fleet.lock(job.server_id)
+        # its earlier request may land: only after this step's look found nothing of it
+        must_look = job.maybe_landed and not job.landed and job.looked_step != self._step_no
         if lock.held:
+            if job.policy == LockPolicy.SKIP and must_look:
+                return  # no look this time (it failed): skip only once it has looked
             # a lock the picture now explains ends the backoff of an unexplained one
             reset = {"not_before": None, "lock_backoff": 0.0} if lock.actions else {}
             self._blocked(job, fleet, result, skip_note="skipped: the server is locked", **reset)
             return
         if job.not_before is not None and self.clock() < job.not_before:
             return  # backing off after a refusal (an unexplained lock, 429)
+        if must_look:
+            return  # the look failed: no send without it
         if self.budget is not None and not self.budget.can_afford(1):
             if job.note != BUDGET_NOTE:
                 self._update(job, note=BUDGET_NOTE)
@@ -668,7 +758,7 @@ class JobEngine:
             landed=True,
             lock_backoff=0.0,
             missed_polls=0,
-            last_contact=self.clock(),
+            failing_since=None,
             note="creating the image",
         )
 
@@ -733,7 +823,7 @@ class JobEngine:
             "request_id": exc.correlation_id,
             "error_code": "locked",
             "error_message": exc.message,
-            "last_contact": self.clock(),
+            "failing_since": None,
         }
         if not fleet.lock(job.server_id).held:
             # A lock this tick's picture does not show (no listed action): back off and
@@ -801,37 +891,42 @@ class JobEngine:
             note=f"outcome unknown ({summary}); looking for its image",
         )
 
-    def expire(self) -> list[JobEvent]:
-        """End the jobs that have not heard from the API for `give_up_after` seconds —
-        also while the API cannot be reached at all (no network; any thread)."""
+    def expire(self, *, unreachable: bool = False) -> list[JobEvent]:
+        """On a tick that could not step the jobs: `unreachable` when the API did not
+        answer (that counts toward giving up), else the session chose not to ask (its
+        budget; that does not). Ends the jobs past `give_up_after`. No network."""
         if not self._stepping.acquire(blocking=False):
             return []
         try:
+            if unreachable:
+                self._failing(self.active_jobs())
             result = StepResult()
             self._end_the_lost(result)
             return result.events
         finally:
             self._stepping.release()
 
+    def _failing(self, jobs: Iterable[Job]) -> None:
+        now = self.clock()
+        for job in jobs:
+            if job.failing_since is None:
+                self._update(self._current(job), failing_since=now)
+
     def _end_the_lost(self, result: StepResult) -> None:
-        """A job that has not heard from the API for `give_up_after` seconds ends."""
+        """A job that has not reached the API for `give_up_after` seconds ends."""
         now = self.clock()
         for job in self.active_jobs():
-            if job.state not in (JobState.UNKNOWN, JobState.RUNNING):
+            if job.failing_since is None or now - job.failing_since < self.give_up_after:
                 continue
-            since = job.last_contact if job.last_contact is not None else job.unknown_since
-            if since is None or now - since < self.give_up_after:
-                continue
-            self._end(
-                job,
-                JobState.FAILED,
-                result,
-                error_code="unknown",
-                error_message=(
-                    f"no word from the API for {self.give_up_after / 60:.0f} minutes; the "
-                    f"snapshot may exist: look for the label {JOB_LABEL}={job.uid}"
-                ),
-            )
+            minutes = f"{self.give_up_after / 60:.0f} minutes"
+            if job.state in CANCELLABLE and not job.maybe_landed:
+                message = f"could not reach the API for {minutes}; nothing was sent"
+            else:
+                message = (
+                    f"no word from the API for {minutes}; the snapshot may exist: look for "
+                    f"the label {JOB_LABEL}={job.uid}"
+                )
+            self._end(job, JobState.FAILED, result, error_code="unknown", error_message=message)
 
     def _audit(self, job: Job, outcome: str, request_id: str | None) -> None:
         if self.audit is not None:

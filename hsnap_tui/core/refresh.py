@@ -40,6 +40,8 @@ SLOW_TARGET = 900.0  # … the fleet list is still read about every 15 minutes
 LOW_WATER = 0.10  # below this fraction of the limit left, slow down
 MAX_BACKOFF = 60.0
 MIN_SLOW_GAP = 10.0  # an early slow lane (an action ended, a job asked) not closer than this
+MAX_QUIET = 60.0  # in budget debt, the fast lane still runs this often
+DEBT_TOLERANCE = 0.01  # of a request: float dust is not debt
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class PollResult:
     next_delay: float  # seconds until the next poll should run
     throttled: bool  # slowing down for the rate limit
     error_code: str | int | None = None
+    slow_error: str | None = None  # the full list failed; locks and jobs went on
 
 
 _FINALITY = {"creating": 1, "available": 2}  # a snapshot's status only moves forward
@@ -112,6 +115,9 @@ class Refresher:
         self.failures = 0
         self.last_error_code: str | int | None = None
         self.retry_at: float | None = None
+        self.slow_failures = 0
+        self.slow_retry_at: float | None = None
+        self.slow_error: str | None = None
         self.throttled = False
         self.waiting_for_budget = False
         self._next_fast = 0.0
@@ -205,8 +211,9 @@ class Refresher:
         if "fast" in wanted or "full" in wanted:
             return 0.0
         delay = max(0.0, self._next_fast - now)
-        if self._loaded and self.budget.available() < 0:
-            delay = max(delay, self.budget.wait_for(0))
+        if self._loaded and self._in_debt(now):
+            quiet = now - self.last_success if self.last_success is not None else 0.0
+            delay = max(delay, min(self.budget.wait_for(0) + 0.1, MAX_QUIET - quiet))
         return delay
 
     # ---- polling --------------------------------------------------------------------
@@ -222,14 +229,24 @@ class Refresher:
             self._busy.release()
 
     def _slow_due(self, now: float, wanted: dict[str, int]) -> bool:
-        if not self._loaded or "full" in wanted:
+        if "full" in wanted:
+            return True
+        if self.slow_retry_at is not None and now < self.slow_retry_at:
+            return False  # the full list failed: it has its own backoff
+        if self.last_slow is None:
             return True
         if self.budget.available() < self.slow_cost():
             return False
         if now >= self._next_slow:
             return True
         early = self._settled or "slow" in wanted
-        return early and (self.last_slow is None or now - self.last_slow >= MIN_SLOW_GAP)
+        return early and now - self.last_slow >= MIN_SLOW_GAP
+
+    def _in_debt(self, now: float) -> bool:
+        """Paying back what the operator asked for at once — but never silent for more
+        than MAX_QUIET: jobs and locks are followed at least that often."""
+        quiet = now - self.last_success if self.last_success is not None else math.inf
+        return self.budget.available() < -DEBT_TOLERANCE and quiet < MAX_QUIET
 
     def _poll(self) -> PollResult:
         now = self.clock()
@@ -242,39 +259,37 @@ class Refresher:
         if self._loaded and not asked_fast:
             if now < self._next_fast:
                 return PollResult(None, (), None, self.next_delay(), self.throttled)
-            if self.budget.available() < 0:
-                # in debt (the operator asked for a lot): pay it back before polling
+            if self._in_debt(now):
                 self.waiting_for_budget = True
                 return PollResult(None, (), None, self.next_delay(), True)
         self.waiting_for_budget = False
-        lanes: list[str] = []
         fleet: FleetState | None = None  # a new picture from the slow lane
         served = {lane: wanted[lane] for lane in ("fast", "full") if lane in wanted}
         try:
             running = self.api.running_server_actions()
-            lanes.append("fast")
-            self._settled = self._settled or self._actions_settled(running)
-            if self._slow_due(now, wanted):
-                if "slow" in wanted:
-                    served["slow"] = wanted["slow"]
-                with self._fleet_lock:
-                    fetched_at = next(self._sequence)
-                servers = self.api.servers()
-                servers_request_id = self.api.last_request_id()
-                snapshots = self.api.snapshots()
-                lanes.append("slow")
-                explained = frozenset(
-                    s.id for s in servers if s.locked and any(s.id in a.server_ids for a in running)
-                )
-                fleet = FleetState(
-                    {s.id: s for s in servers},
-                    tuple(running),
-                    tuple(snapshots),
-                    explained,
-                    servers_request_id=servers_request_id,
-                )
         except (APIException, requests.RequestException, ValueError, KeyError, TypeError) as exc:
-            return self._failed(exc, tuple(lanes))
+            return self._failed(exc)
+        lanes = ["fast"]
+        self._settled = self._settled or self._actions_settled(running)
+        slow_error: str | None = None
+        if self._slow_due(now, wanted):
+            if "slow" in wanted:
+                served["slow"] = wanted["slow"]
+            try:
+                fleet, fetched_at = self._read_fleet(running)
+                lanes.append("slow")
+            except (
+                APIException,
+                requests.RequestException,
+                ValueError,
+                KeyError,
+                TypeError,
+            ) as exc:
+                # The locks and the jobs go on with the fast lane; the full list backs
+                # off on its own.
+                slow_error = explain(exc)
+                self.slow_failures += 1
+                self.slow_retry_at = now + min(MAX_BACKOFF * 5, 10.0 * 2**self.slow_failures)
 
         with self._fleet_lock:
             # Merged and stored in one step, so that a snapshot made or deleted meanwhile
@@ -299,7 +314,33 @@ class Refresher:
             self._settled = False
             self.last_slow = now
             self._next_slow = now + slow
-        return PollResult(fleet, tuple(lanes), None, self.next_delay(), self.throttled)
+            self.slow_failures = 0
+            self.slow_retry_at = None
+            self.slow_error = None
+        elif slow_error is not None:
+            self.slow_error = slow_error
+        return PollResult(
+            fleet, tuple(lanes), None, self.next_delay(), self.throttled, slow_error=slow_error
+        )
+
+    def _read_fleet(self, running: list[Action]) -> tuple[FleetState, int]:
+        """The slow lane: every server and snapshot, and the order ticket of the read."""
+        with self._fleet_lock:
+            fetched_at = next(self._sequence)
+        servers = self.api.servers()
+        servers_request_id = self.api.last_request_id()
+        snapshots = self.api.snapshots()
+        explained = frozenset(
+            s.id for s in servers if s.locked and any(s.id in a.server_ids for a in running)
+        )
+        fleet = FleetState(
+            {s.id: s for s in servers},
+            tuple(running),
+            tuple(snapshots),
+            explained,
+            servers_request_id=servers_request_id,
+        )
+        return fleet, fetched_at
 
     def _merge_changes(self, listed: FleetState, fetched_at: int) -> FleetState:
         """A full list asked for at `fetched_at`, with the changes made here since."""
@@ -327,7 +368,7 @@ class Refresher:
         now_ids = {a.id for a in running}
         return any(a.id not in now_ids for a in self.fleet.running)
 
-    def _failed(self, exc: Exception, lanes: tuple[str, ...]) -> PollResult:
+    def _failed(self, exc: Exception) -> PollResult:
         self.failures += 1
         code = exc.code if isinstance(exc, APIException) else None
         self.last_error_code = code
@@ -342,7 +383,7 @@ class Refresher:
                 delay = min(MAX_BACKOFF, max(delay, wait))
             self.throttled = self.budget.throttled = True
         self.retry_at = now + delay
-        return PollResult(None, lanes, explain(exc), delay, self.throttled, code)
+        return PollResult(None, (), explain(exc), delay, self.throttled, code)
 
     # ---- what the header shows ------------------------------------------------------
 

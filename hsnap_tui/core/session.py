@@ -47,6 +47,7 @@ class TickResult:
     events: tuple[JobEvent, ...] = ()
     watched: Mapping[int, Action] = field(default_factory=dict)
     jobs: tuple[Job, ...] = ()
+    slow_error: str | None = None  # the full list could not be read; the rest went on
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ class Session:
         events: tuple[JobEvent, ...] = ()
         watched: Mapping[int, Action] = {}
         watch = self.followed()
-        if "fast" in poll.lanes and poll.error is None and (self.jobs.active_jobs() or watch):
+        if "fast" in poll.lanes and (self.jobs.needs_step() or watch):
             step = self.jobs.step(self.refresher.fleet, watch)
             if step.snapshots:
                 fleet = self.refresher.note_snapshots(step.snapshots)
@@ -147,7 +148,9 @@ class Session:
                 self.refresher.request_slow()
             events, watched = tuple(step.events), dict(step.watched)
         elif self.jobs.active_jobs():
-            events = tuple(self.jobs.expire())  # the API is away: jobs still end in time
+            # no step this tick: the API did not answer (that counts toward giving up),
+            # or the session chose not to ask (that does not)
+            events = tuple(self.jobs.expire(unreachable=poll.error is not None))
         return TickResult(
             self,
             True,
@@ -160,6 +163,7 @@ class Session:
             events,
             watched,
             self._jobs(),
+            poll.slow_error,
         )
 
     def _jobs(self) -> tuple[Job, ...]:
@@ -288,8 +292,8 @@ class Workspace:
         self.live = session
 
     def to_tick(self) -> list[Session]:
-        """The live session, and background sessions with active jobs."""
-        return [self.live, *(s for s in self.background if s.jobs.active_jobs())]
+        """The live session, and background sessions with jobs still to follow."""
+        return [self.live, *(s for s in self.background if s.jobs.needs_step())]
 
     def all_jobs(self) -> list[Job]:
         jobs = [j for s in self.background for j in s.jobs.jobs()]

@@ -11,6 +11,7 @@ from rich.text import Text
 from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.worker import Worker, WorkerState
 
 from hsnap_tui.config import ConfigError, Context
@@ -124,6 +125,7 @@ class HsnapApp(App):
         self._read_only_seen = api.read_only
         self.views: set = set()  # mounted screens that show the fleet or the jobs
         self.last_error: str | None = None
+        self.last_slow_error: str | None = None
         self._polling = False
         self._poll_again = False
         self._poll_timer = None
@@ -180,6 +182,19 @@ class HsnapApp(App):
     def engine_of(self, job_id: int) -> JobEngine | None:
         session = self.workspace.session_of(job_id)
         return session.jobs if session is not None else None
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every notification carries API or operator text: shown as it is, never as
+        markup (a description like `[/var/lib/mysql]` must not crash the app)."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     def on_mount(self) -> None:
         if self.user_keymap:
@@ -260,6 +275,15 @@ class HsnapApp(App):
                     "The API answers again; the data is fresh.", title="Recovered", timeout=4
                 )
             self.last_error = None
+        if result.slow_error and self.last_slow_error is None:
+            self.notify(
+                f"{result.slow_error} Locks and snapshot jobs are still followed.",
+                title="The server list could not be read",
+                severity="warning",
+                timeout=8,
+            )
+        if result.slow_error or "slow" in result.lanes:
+            self.last_slow_error = result.slow_error
         if result.fleet is not None:
             self._show_fleet(result.fleet)
         for action in result.watched.values():

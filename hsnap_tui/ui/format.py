@@ -11,6 +11,13 @@ from hsnap_tui.core.fleet import LockState
 
 LOCK_GLYPH = "🔒"
 
+
+def literal(value: object) -> object:
+    """Text as it is: API and operator strings (`[/var/lib/mysql] pre-upgrade`) are never
+    read as Rich markup by the widgets that show them."""
+    return Text(value) if isinstance(value, str) else value
+
+
 STATUS_STYLES = {
     "running": "green",
     "off": "red",

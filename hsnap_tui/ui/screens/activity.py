@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from hsnap_tui.core.audit import AuditEntry
 from hsnap_tui.core.jobs import Job, JobState
-from hsnap_tui.ui.format import duration, size_gb
+from hsnap_tui.ui.format import duration, literal, size_gb
 from hsnap_tui.ui.widgets.jobs_panel import STATE_STYLES
 from hsnap_tui.ui.widgets.status_bar import StatusBar
 from hsnap_tui.ui.widgets.tables import fill_table
@@ -116,9 +116,9 @@ class ActivityScreen(Screen):
                 key = str(job.id)
                 if key in table.rows:
                     for column, value in zip(JOB_COLUMNS, cells, strict=True):
-                        table.update_cell(key, column, value, update_width=True)
+                        table.update_cell(key, column, literal(value), update_width=True)
                 else:
-                    table.add_row(*cells, key=key)
+                    table.add_row(*(literal(cell) for cell in cells), key=key)
             self.query_one("#jobs-empty", Static).update(
                 "" if jobs else Text("No jobs yet: press s on a server in view 1.", style="italic")
             )

@@ -105,13 +105,13 @@ class ServerDetailsScreen(Screen):
             spec += (
                 f"  ({server.cores} vCPU, {server.memory_gb:g} GB RAM, {server.disk_gb} GB disk)"
             )
-        grid.add_row("Type", spec)
-        grid.add_row("Location", server.location)
-        grid.add_row("Image", server.image or "-")
+        grid.add_row("Type", Text(spec))
+        grid.add_row("Location", Text(server.location))
+        grid.add_row("Image", Text(server.image or "-"))
         grid.add_row("Created", ago(server.created, now, "-"))
         grid.add_row("Backups", f"window {server.backup_window}" if server.backup_window else "off")
         labels = ", ".join(f"{k}={v}" for k, v in sorted(server.labels.items()))
-        grid.add_row("Labels", labels or Text("none", style="italic"))
+        grid.add_row("Labels", Text(labels) if labels else Text("none", style="italic"))
         protection = [
             name
             for name, on in (
@@ -145,10 +145,10 @@ class ServerDetailsScreen(Screen):
         for snap in fleet.snapshots_of(server.id):
             snaps.add_row(
                 str(snap.id),
-                snap.description,
+                Text(snap.description),
                 ago(snap.created, now),
                 size_gb(snap.image_size_gb),
-                snap.status,
+                Text(snap.status),
                 "yes" if snap.protected else "",
             )
         if not fleet.snapshots_of(server.id):
@@ -169,7 +169,7 @@ class ServerDetailsScreen(Screen):
             end = action.finished if action.finished is not None else now
             table.add_row(
                 str(action.id),
-                action.command,
+                Text(action.command),
                 Text(action.status, style=ACTION_STATUS_STYLES.get(action.status, "")),
                 f"{action.progress}%",
                 ago(action.started, now),

@@ -10,6 +10,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from hsnap_tui.ui.format import literal
+
 
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [
@@ -30,7 +32,7 @@ class HelpScreen(ModalScreen[None]):
             text = Text(description)
             if tooltip:
                 text.append(f" — {tooltip}", style="dim")
-            table.add_row(key, text, binding_id)
+            table.add_row(literal(key), literal(text), literal(binding_id))
         with VerticalScroll(id="help-body") as body:
             body.border_title = f"Keys · {self.view_name}"
             body.border_subtitle = "escape closes · remap by binding id"

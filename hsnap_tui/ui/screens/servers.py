@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -126,7 +127,7 @@ class ServersScreen(Screen):
     def _filter_changed(self, event: Input.Changed) -> None:
         problem = self.table.set_filter(event.value)
         self._filter_problem = problem
-        self.query_one("#filter-error", Static).update(problem or "")
+        self.query_one("#filter-error", Static).update(Text(problem or ""))
         self.query_one("#filter-input").set_class(problem is not None, "-invalid")
         self._update_title()
 

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from rich.cells import cell_len
 from textual.widgets import DataTable
 
+from hsnap_tui.ui.format import literal
+
 
 def fill_table(
     table: DataTable,
@@ -22,4 +24,4 @@ def fill_table(
         width = max([cell_len(label)] + [cell_len(str(cells[index])) for _, cells in rows])
         table.add_column(label, key=key, width=min(width, max_width))
     for key, cells in rows:
-        table.add_row(*cells, key=key)
+        table.add_row(*(literal(cell) for cell in cells), key=key)
