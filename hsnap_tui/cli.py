@@ -84,8 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="log every request (method, path, status, request ID) too",
     )
     parser.add_argument(
-        "--demo-speed", type=float, default=1.0, metavar="X", help=argparse.SUPPRESS
-    )  # simulated seconds per second in --demo
+        "--demo-speed",
+        type=float,
+        default=1.0,
+        metavar="X",
+        help="simulated seconds per second in --demo (default 1)",
+    )
     parser.add_argument("--version", action="version", version=f"hsnap-tui {__version__}")
     return parser
 
@@ -106,6 +110,7 @@ def run_demo(args: argparse.Namespace) -> int:
         app = HsnapApp(
             api,
             demo=True,
+            now=sim.clock.now,  # what the demo shows runs on the simulated clock
             refresh=args.refresh,
             budget=args.api_budget,
             keymap=keymap,

@@ -92,7 +92,9 @@ def not_found_message(action_id: int) -> str:
     return text
 
 
-def unexplained_lock_message(server_name: str, request_id: str | None) -> str:
+def unexplained_lock_message(
+    server_name: str, request_id: str | None, source: str = "the server list that showed it"
+) -> str:
     text = (
         f"{server_name} is locked, but none of this project's running actions names it. "
         "The lock is held by an operation the actions API does not show you (for example "
@@ -101,5 +103,5 @@ def unexplained_lock_message(server_name: str, request_id: str | None) -> str:
         "Hetzner support"
     )
     if request_id:
-        text += f" and give them the request ID {request_id} (the server list that showed it)"
+        text += f" and give them the request ID {request_id} ({source})"
     return text + "."

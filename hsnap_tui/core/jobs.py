@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 
 LATE_WINDOW = 120.0  # seconds after a lost answer during which the request may still land
 RECHECK_EVERY = 15.0  # how often an unknown job looks for its image meanwhile
-LOCK_BACKOFF = (10.0, 120.0)  # first and longest wait after a lock nothing explains
+LOCK_BACKOFF = (10.0, 60.0)  # first and longest wait after a lock nothing explains
 GIVE_UP_AFTER = 1800.0  # seconds without word from the API before a job ends as failed
 MISSED_POLLS = 2  # a running job's action missing this often: look for the image instead
 UIDS_PER_LOOKUP = 40  # label values per `hsnap-job in (…)`: keeps the URL short
@@ -140,7 +140,7 @@ class Job:
     blocking_action_id: int | None = None
     error_code: str | None = None
     error_message: str | None = None
-    request_id: str | None = None  # of the last request about it that went wrong
+    request_id: str | None = None  # of its create_image, or of the last one refused
     note: str | None = None  # what happened last, in words
     posts: int = 0  # create_image requests sent
     maybe_landed: bool = False  # a request whose answer was lost may have made the image
@@ -161,6 +161,11 @@ class Job:
     @property
     def active(self) -> bool:
         return self.state.active
+
+    @property
+    def resent(self) -> bool:
+        """Sent again after an answer was lost: the first request may still land."""
+        return self.maybe_landed and self.posts > 1
 
     @property
     def user_labels(self) -> dict[str, str]:
@@ -458,7 +463,7 @@ class JobEngine:
         image: Snapshot | None = None
         extra: tuple[int, ...] = ()
         try:
-            if job.maybe_landed:
+            if job.resent:
                 # an earlier request of this job may have landed after all: one look at
                 # every image with its label, to report a second one
                 mine = self.api.snapshots(label_selector=f"{JOB_LABEL}={job.uid}")
@@ -477,7 +482,7 @@ class JobEngine:
             "failing_since": None,
             "note": "done",
             # an earlier request may still land: watch for a second image to report it
-            "watch_until": self.clock() + self.late_window if job.maybe_landed else None,
+            "watch_until": self.clock() + self.late_window if job.resent else None,
             "next_check": self.clock() + RECHECK_EVERY,
             **changes,
         }
@@ -593,6 +598,9 @@ class JobEngine:
         now: float,
     ) -> None:
         image, extra = images[0], tuple(i.id for i in images[1:])
+        if not job.landed:
+            # the audit log said "unknown" for its request: now it is known
+            self._audit(job, f"resolved: its request made image {image.id}", job.request_id)
         if not job.active:
             # ended (skipped, cancelled) while its request was on its way: it did land
             note = f"{job.state.value}, but its earlier request made image {image.id}"
@@ -674,12 +682,14 @@ class JobEngine:
             return
         # Nothing was made, and the request can no longer land: sending again cannot
         # double it.
-        self._update(
+        updated = self._update(
             job,
             state=JobState.QUEUED,
             failing_since=None,
             note="no image was made; sending again",
         )
+        if updated is not None:
+            self._audit(job, "resolved: its request made nothing", job.request_id)
 
     # ---- starting jobs --------------------------------------------------------------
 
@@ -703,10 +713,8 @@ class JobEngine:
             return  # backing off after a refusal (an unexplained lock, 429)
         if must_look:
             return  # the look failed: no send without it
-        if self.budget is not None and not self.budget.can_afford(1):
-            if job.note != BUDGET_NOTE:
-                self._update(job, note=BUDGET_NOTE)
-            return
+        # A send the operator confirmed goes out at once (it is charged like any other
+        # request; the polling lanes pay the debt back), never queued behind them.
         self.api.monitor.forget()  # what follows is about this request only
         claimed = self._update(
             job,
@@ -751,6 +759,7 @@ class JobEngine:
         self._update(
             claimed,
             state=JobState.RUNNING,
+            request_id=request_id,
             action_id=action.id,
             image_id=image.id,
             started_at=self._local(action.started),
@@ -937,9 +946,6 @@ class JobEngine:
                 outcome=outcome,
                 request_id=request_id,
             )
-
-
-BUDGET_NOTE = "waiting for the API budget"
 
 
 def _create_images(fleet: FleetState, job: Job) -> list[Action]:

@@ -421,13 +421,16 @@ class HsnapApp(App):
         )
         waiting = len(active) - running
         message = (
-            f"{len(active)} snapshot job{'s are' if len(active) != 1 else ' is'} still active."
-            f"\n\nHetzner finishes the {running} snapshot{'s' if running != 1 else ''} already "
-            "started even if you quit; hsnap-tui just stops watching them."
+            f"{len(active)} snapshot job{'s are' if len(active) != 1 else ' is'} still active.\n"
         )
+        if running:
+            message += (
+                f"\nHetzner finishes the {running} snapshot{'s' if running != 1 else ''} "
+                "already started even if you quit; hsnap-tui just stops watching them."
+            )
         if waiting:
             message += (
-                f" The {waiting} queued or waiting job{'s' if waiting != 1 else ''} "
+                f"\nThe {waiting} queued or waiting job{'s' if waiting != 1 else ''} "
                 "will not be sent."
             )
 

@@ -168,9 +168,11 @@ class ActivityScreen(Screen):
         elif job.action_id is not None:
             self.app.inspect_action_id(job.action_id, f"The snapshot of {job.server_name}.")
         elif job.blocking:
-            self.notify(
-                f"{job.server_name} is {job.blocking}: no action to show.", severity="warning"
-            )
+            # locked with no listed action: the explanation, with the request ID for support
+            from hsnap_tui.ui.screens.inspector import LockExplanationScreen
+
+            source = "the locked answer to its snapshot request"
+            self.app.push_screen(LockExplanationScreen(job.server_name, job.request_id, source))
         else:
             self.notify("This job has no action yet.", timeout=3)
 

@@ -289,16 +289,18 @@ class LockExplanationScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,enter", "close", "Close", id="lock_explanation.close")]
 
-    def __init__(self, server_name: str, request_id: str | None) -> None:
+    def __init__(self, server_name: str, request_id: str | None, source: str | None = None) -> None:
         super().__init__()
         self.server_name = server_name
         self.request_id = request_id
+        self.source = source
 
     def compose(self) -> ComposeResult:
         with Vertical(id="lock-explanation") as dialog:
             dialog.border_title = f"{self.server_name} is locked"
             dialog.border_subtitle = "escape closes"
-            yield Static(unexplained_lock_message(self.server_name, self.request_id))
+            args = (self.server_name, self.request_id) + ((self.source,) if self.source else ())
+            yield Static(Text(unexplained_lock_message(*args)))
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -60,8 +60,22 @@ class JobsPanel(Static):
     }
     """
 
+    _jobs: list[Job] = []
+    _clock = None
+
+    def on_mount(self) -> None:
+        # elapsed and "left" move every second between polls, not only when one lands
+        self._clock = self.set_interval(1.0, self._tick, pause=True)
+
+    def _tick(self) -> None:
+        if self._jobs:
+            self.show_jobs(self._jobs, self.app.now())
+
     def show_jobs(self, jobs: list[Job], now: float) -> None:
         active = [j for j in jobs if j.active]
+        self._jobs = active
+        if self._clock is not None:
+            (self._clock.resume if active else self._clock.pause)()
         self.set_class(bool(active), "-active")
         if not active:
             self.update("")
