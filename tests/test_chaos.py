@@ -11,7 +11,7 @@ import pytest
 from tests.chaos import run_seed
 from tests.contract.openapi import ContractRecorder
 
-SEEDS = 32
+SEEDS = 24
 CHUNK = 4
 
 

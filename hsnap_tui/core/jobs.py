@@ -135,6 +135,7 @@ class Job:
     action_id: int | None = None
     image_id: int | None = None
     progress: int = 0
+    progress_at: float | None = None  # when `progress` was read (wall clock)
     image_size_gb: float | None = None
     blocking: str | None = None  # `#123 rebuild 40%`, or `locked (no visible action)`
     blocking_action_id: int | None = None
@@ -177,11 +178,15 @@ class Job:
         return max(0.0, (self.finished_at or now) - self.started_at)
 
     def eta(self, now: float) -> float | None:
-        """Seconds left, from the progress so far (None until there is some)."""
-        elapsed = self.elapsed(now)
-        if self.state != JobState.RUNNING or not elapsed or self.progress <= 0:
+        """Seconds left, from the progress when it was last read (None until there is
+        some), counting down between reads."""
+        if self.state != JobState.RUNNING or self.progress <= 0 or self.started_at is None:
             return None
-        return elapsed * (100 - self.progress) / self.progress
+        seen = self.progress_at if self.progress_at is not None else now
+        elapsed = max(0.0, seen - self.started_at)
+        if not elapsed:
+            return None
+        return max(0.0, elapsed * (100 - self.progress) / self.progress - (now - seen))
 
 
 @dataclass(frozen=True)
@@ -442,7 +447,13 @@ class JobEngine:
                 else:
                     self._update(job, missed_polls=job.missed_polls + 1)
             elif action.status == "running":
-                self._update(job, progress=action.progress, missed_polls=0, failing_since=None)
+                self._update(
+                    job,
+                    progress=action.progress,
+                    progress_at=self.now(),
+                    missed_polls=0,
+                    failing_since=None,
+                )
             elif action.status == "success":
                 self._finished(job, result)
             else:
