@@ -27,7 +27,7 @@ from hsnap_tui.core.api import HetznerApi
 from hsnap_tui.core.jobs import LATE_WINDOW, Job, JobState, LockPolicy
 from hsnap_tui.core.naming import JOB_LABEL
 from hsnap_tui.core.session import Session, Workspace
-from hsnap_tui.sim import ApiError, Simulator
+from hsnap_tui.sim import FAULT_KINDS, ApiError, Simulator
 
 START = 1795694400.0
 TOKEN = "chaos-token"
@@ -199,20 +199,7 @@ def _events(rng, sims, workspace, console_a, console_b, cron_a, project, offline
 def _fault(rng: random.Random, sims: dict[str, Simulator], offline: dict[str, int]) -> None:
     name = rng.choice("AB")
     sim = sims[name]
-    kinds = (
-        "http_500",
-        "http_503",
-        "rate_limit",
-        "latency",
-        "drop",
-        "malformed_json",
-        "error",
-        "gateway",
-        "strip",
-        "action_failed",
-        "unreachable",
-    )
-    kind = rng.choice(kinds)
+    kind = rng.choice((*FAULT_KINDS, "unreachable"))
     if kind == "unreachable":
         if name not in offline:
             sim.go_offline()

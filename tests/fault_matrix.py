@@ -13,21 +13,10 @@ from dataclasses import dataclass
 
 from hsnap_tui.core.api import HetznerApi
 from hsnap_tui.core.jobs import JobState
+from hsnap_tui.sim import FAULT_KINDS
 from hsnap_tui.ui.app import HsnapApp
 
-KINDS = (
-    "http_500",
-    "http_503",
-    "rate_limit",
-    "latency",
-    "drop",
-    "malformed_json",
-    "error",
-    "gateway",
-    "strip",
-    "action_failed",
-    "unreachable",
-)
+KINDS = (*FAULT_KINDS, "unreachable")  # every kind, and the API not answering at all
 PHASES = (
     "startup",
     "refresh",

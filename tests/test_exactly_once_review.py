@@ -21,7 +21,6 @@ from textual.widgets import DataTable, Input
 from hsnap_tui.core.api import HetznerApi
 from hsnap_tui.core.audit import AuditLog
 from hsnap_tui.core.jobs import LATE_WINDOW, JobState, LockPolicy
-from hsnap_tui.core.naming import JOB_LABEL
 from hsnap_tui.core.retention import plan_retention
 from hsnap_tui.core.session import Session
 from hsnap_tui.sim import routes
@@ -33,22 +32,10 @@ from hsnap_tui.ui.widgets.server_table import ServerTable
 from tests.conftest import START, TOKEN, make_app, poll
 from tests.contract.openapi import ContractRecorder
 from tests.test_core_jobs import LABELS, Rig
+from tests.test_exactly_once import advance_to, own_images, posts
 
 CREATE = "/v1/servers/{}/actions/create_image"
 FAST = "/v1/servers/actions"  # the fast lane: the running actions
-
-
-def own_images(sim, job) -> list[dict]:
-    return [i for i in sim.world.images.values() if i["labels"].get(JOB_LABEL) == job.uid]
-
-
-def posts(sim) -> list[dict]:
-    return [r for r in sim.requests() if r["method"] == "POST"]
-
-
-def advance_to(rig, when: float, step: float = 5.0) -> None:
-    while rig.sim.clock.now() + step <= when:
-        rig.tick(step)
 
 
 def session_on(sim, url: str | None = None, timeout: float = 5.0, **options) -> Session:
