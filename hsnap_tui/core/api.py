@@ -157,6 +157,7 @@ class HetznerApi:
         self.read_only = read_only
         self.read_only_reason: str | None = "--read-only" if read_only else None
         self.budget: RequestBudget | None = None
+        self._paging_warned: set[tuple[str, str]] = set()
         self.client = Client(
             token=token,
             api_endpoint=self.endpoint,
@@ -282,7 +283,9 @@ class HetznerApi:
             elif total is None and read >= MAX_PAGES:
                 stop = f"more than {MAX_PAGES} pages"
             if stop is not None:
-                log.warning("GET %s: %s; stopping there", path, stop)
+                if (path, stop) not in self._paging_warned:  # once, not on every poll
+                    self._paging_warned.add((path, stop))
+                    log.warning("GET %s: %s; stopping there", path, stop)
                 return items, True
             budget = self.budget
             if total is None and budget is not None and budget.available() < -budget.capacity():
