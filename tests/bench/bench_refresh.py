@@ -91,24 +91,31 @@ def launch_to_first_row(launches: int) -> list[float] | None:
     script = Path(sys.executable).with_name("hsnap-tui")
     command = str(script) if script.exists() else f"{sys.executable} -m hsnap_tui"
     results = []
-    for _ in range(launches):
-        name = f"bench-{uuid.uuid4().hex[:6]}"
-        began = time.perf_counter()
-        subprocess.run(
-            ["tmux", "new-session", "-d", "-s", name, "-x", "100", "-y", "30", f"{command} --demo"],
-            check=True,
-        )
-        try:
-            while time.perf_counter() - began < 60:
-                screen = subprocess.run(
-                    ["tmux", "capture-pane", "-p", "-t", name], capture_output=True, text=True
-                ).stdout
-                if "api-prod-01" in screen:
-                    results.append(time.perf_counter() - began)
-                    break
-                time.sleep(0.02)
-        finally:
-            subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+    # a tmux server of its own: the user's sessions are never touched
+    socket = f"hsnap-bench-{uuid.uuid4().hex[:6]}"
+    tmux = ["tmux", "-L", socket]
+    try:
+        for _ in range(launches):
+            name = f"bench-{uuid.uuid4().hex[:6]}"
+            began = time.perf_counter()
+            size = ["-x", "100", "-y", "30"]
+            subprocess.run([*tmux, "new-session", "-d", "-s", name, *size, f"{command} --demo"])
+            try:
+                while time.perf_counter() - began < 60:
+                    screen = subprocess.run(
+                        [*tmux, "capture-pane", "-p", "-t", name], capture_output=True, text=True
+                    ).stdout
+                    if "api-prod-01" in screen:
+                        results.append(time.perf_counter() - began)
+                        break
+                    time.sleep(0.02)
+            finally:
+                subprocess.run([*tmux, "kill-session", "-t", name], capture_output=True)
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True)
+        # tmux leaves the socket file behind
+        base = os.environ.get("TMUX_TMPDIR") or "/tmp"
+        (Path(base) / f"tmux-{os.getuid()}" / socket).unlink(missing_ok=True)
     return results
 
 
