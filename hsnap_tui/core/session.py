@@ -25,6 +25,7 @@ from .deletion import DeleteRefused, delete_snapshot
 from .errors import explain
 from .fleet import FleetState
 from .jobs import GIVE_UP_AFTER, LATE_WINDOW, Job, JobEngine, JobEvent, LockPolicy
+from .labels import parse_selector
 from .models import Action, Server, Snapshot
 from .refresh import Refresher
 from .retention import RetentionPlan, plan_retention
@@ -243,8 +244,6 @@ class Session:
         fresh = self.api.snapshots(label_selector=label_selector)
         fresh_ids = {s.id for s in fresh}
         if label_selector:
-            from .labels import parse_selector
-
             selector = parse_selector(label_selector)
             gone = [
                 s.id
