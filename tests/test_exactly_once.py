@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
@@ -18,6 +17,7 @@ from hsnap_tui.core.naming import JOB_LABEL
 from hsnap_tui.core.retention import plan_change, plan_retention
 from hsnap_tui.core.session import Session, Workspace
 from tests.conftest import START, TOKEN
+from tests.fake_http import FakeHandler, serving
 from tests.test_core_jobs import LABELS, Rig
 
 CREATE = "/v1/servers/{}/actions/create_image"
@@ -436,7 +436,7 @@ def test_9_all_unknown_jobs_share_one_lookup_per_tick(make_sim):
     assert all(q["query"]["label_selector"][0].startswith(f"{JOB_LABEL} in (") for q in lookups)
 
 
-class _Rewriting(BaseHTTPRequestHandler):
+class _Rewriting(FakeHandler):
     """A proxy in front of the simulator that says `RateLimit-Limit: 0`."""
 
     upstream = ""
@@ -454,17 +454,11 @@ class _Rewriting(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(answer.content)
 
-    def log_message(self, *args):
-        pass
-
 
 def test_9_a_zero_limit_from_a_proxy_is_ignored(sim):
     handler = type("H", (_Rewriting,), {"upstream": sim.base_url})
-    proxy = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
-    thread.start()
-    try:
-        api = HetznerApi(TOKEN, f"http://127.0.0.1:{proxy.server_address[1]}/v1")
+    with serving(handler) as url:
+        api = HetznerApi(TOKEN, url)
         session = Session(api, name="t", clock=sim.clock.now, now=sim.clock.now)
         result = session.tick()
         assert result.error is None and result.lanes == ("fast", "slow")
@@ -472,9 +466,6 @@ def test_9_a_zero_limit_from_a_proxy_is_ignored(sim):
         assert session.budget.limit == 3600  # the default, not a division by zero
         sim.advance(result.next_delay)
         assert session.tick().error is None
-    finally:
-        proxy.shutdown()
-        proxy.server_close()
 
 
 def test_9_a_refresh_asked_for_during_a_poll_is_not_swallowed(sim):
@@ -498,7 +489,7 @@ def test_9_a_refresh_asked_for_during_a_poll_is_not_swallowed(sim):
 # ---- 10. paging stops when the server repeats itself ---------------------------------------
 
 
-class _StuckPager(BaseHTTPRequestHandler):
+class _StuckPager(FakeHandler):
     """Like a Prism mock of the OpenAPI description: every page is the same example,
     `page 3, next_page 4`."""
 
@@ -524,30 +515,17 @@ class _StuckPager(BaseHTTPRequestHandler):
                 },
             }
         ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+        self.reply(200, body)
 
 
 def test_10_a_pager_that_repeats_itself_is_stopped():
     handler = type("H", (_StuckPager,), {"hits": 0})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        api = HetznerApi("t", f"http://127.0.0.1:{server.server_address[1]}/v1")
-        session = Session(api, name="mock", clock=lambda: START, now=lambda: START)
+    with serving(handler) as url:
+        session = Session(HetznerApi("t", url), name="mock", clock=lambda: START, now=lambda: START)
         result = session.tick()
         assert result.error is None
         assert [s.name for s in session.fleet.servers.values()] == ["my-server"]
         assert handler.hits == 3  # one page of each list, not thousands
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_10_a_list_that_changes_while_it_is_paged_is_complete(make_sim):

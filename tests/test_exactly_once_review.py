@@ -6,12 +6,11 @@ text shown as it is."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import json
 import math
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -31,6 +30,7 @@ from hsnap_tui.ui.screens.snapshots import SnapshotsScreen
 from hsnap_tui.ui.widgets.server_table import ServerTable
 from tests.conftest import START, TOKEN, make_app, poll
 from tests.contract.openapi import ContractRecorder
+from tests.fake_http import FakeHandler, serving
 from tests.test_core_jobs import LABELS, Rig
 from tests.test_exactly_once import advance_to, own_images, posts
 
@@ -327,7 +327,7 @@ def test_f6b_a_server_that_pages_by_25_still_lists_every_server(make_sim, monkey
     assert [r["query"]["page"] for r in sim.requests()] == [["1"], ["2"], ["3"], ["4"], ["5"]]
 
 
-class _EndlessPager(BaseHTTPRequestHandler):
+class _EndlessPager(FakeHandler):
     """Pages for ever: `total_entries` null ("can be null if unknown"), every answer
     offering the next page. `fresh` pagers make up a new item on every page."""
 
@@ -374,31 +374,18 @@ class _EndlessPager(BaseHTTPRequestHandler):
             "total_entries": None,
         }
         body = json.dumps({key: [item], "meta": {"pagination": pagination}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+        self.reply(200, body)
 
 
 @pytest.fixture
 def endless():
-    servers = []
+    with contextlib.ExitStack() as stack:
 
-    def start(fresh: bool):
-        handler = type("Pager", (_EndlessPager,), {"fresh": fresh, "hits": 0})
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-        servers.append(server)
-        return handler, f"http://127.0.0.1:{server.server_address[1]}/v1"
+        def start(fresh: bool):
+            handler = type("Pager", (_EndlessPager,), {"fresh": fresh, "hits": 0})
+            return handler, stack.enter_context(serving(handler))
 
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+        yield start
 
 
 def test_f6b_an_endless_pager_repeating_itself_stops_at_once(endless):
@@ -494,7 +481,7 @@ def test_f10_a_second_image_from_a_request_past_the_late_window_is_reported(sim)
 # ---- F5, F7: kept as regressions ------------------------------------------------------------
 
 
-class _Gateway(BaseHTTPRequestHandler):
+class _Gateway(FakeHandler):
     """A gateway in front of the simulator. The first create_image it passes on, then
     answers 502 itself — with an HTML page, or JSON that is not the API's error shape
     (`{"error": {"code": "bad_gateway"}}`, no message) — while the request is still on
@@ -527,16 +514,9 @@ class _Gateway(BaseHTTPRequestHandler):
             )
             status, content = answer.status_code, answer.content
             kind = answer.headers.get("Content-Type", "application/json")
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(content)))
-        self.end_headers()
-        self.wfile.write(content)
+        self.reply(status, content, kind)
 
     do_GET = do_POST = do_DELETE = do_PUT = _any
-
-    def log_message(self, *args):
-        pass
 
 
 @pytest.mark.parametrize("body_kind", ["json", "html"])
@@ -545,10 +525,7 @@ def test_f5_any_502_without_an_api_answer_gets_the_late_window(sim, body_kind):
     within LATE_WINDOW. Whatever the 502's body, the job waits for it instead of sending
     again at once: one POST at the API, one image."""
     handler = type("G", (_Gateway,), {"sim": sim, "body_kind": body_kind, "passed_on": []})
-    gateway = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=gateway.serve_forever, args=(0.05,), daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{gateway.server_address[1]}/v1"
+    with serving(handler) as url:
         session = session_on(sim, url=url, timeout=2.0, budget=1.0)
         session.tick()
         web = named(session, "web-prod-01")
@@ -561,9 +538,6 @@ def test_f5_any_502_without_an_api_answer_gets_the_late_window(sim, body_kind):
             session.tick()
             if not session.jobs.active_jobs() and sim.clock.now() > start + 130:
                 break
-    finally:
-        gateway.shutdown()
-        gateway.server_close()
     job = job_of(session, "web-prod-01")
     assert handler.passed_on == [CREATE.format(web.id)]
     assert job.state == JobState.SUCCEEDED and job.posts == 1

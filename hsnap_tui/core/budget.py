@@ -78,9 +78,6 @@ class RequestBudget:
         with self._lock:
             return self._refill(self.clock())
 
-    def can_afford(self, cost: float) -> bool:
-        return self.available() >= cost
-
     def wait_for(self, cost: float) -> float:
         """Seconds until `cost` requests are affordable (0 when they are now)."""
         missing = cost - self.available()

@@ -168,10 +168,6 @@ class Job:
         """Sent again after an answer was lost: the first request may still land."""
         return self.maybe_landed and self.posts > 1
 
-    @property
-    def user_labels(self) -> dict[str, str]:
-        return {k: v for k, v in self.labels.items() if k != JOB_LABEL}
-
     def elapsed(self, now: float) -> float | None:
         if self.started_at is None:
             return None
@@ -402,11 +398,6 @@ class JobEngine:
             now = self.clock()
             return {"watch_until": now + self.late_window, "next_check": now + RECHECK_EVERY}
         return {}
-
-    def _note(self, job_id: int, note: str) -> None:
-        current = self.get(job_id)
-        if current is not None:
-            self._update(current, note=note)
 
     def _current(self, job: Job) -> Job:
         with self._lock:
@@ -799,8 +790,14 @@ class JobEngine:
             # it might not. Looking costs one request, after the wait it needs anyway.
             self._audit(job, f"refused: {status}", request_id)
             wait = min(60.0, max(1.0, self.api.monitor.reset_wait() or 0.0))
-            self._unknown(job, exc, window=wait, request_id=request_id, check_in=wait)
-            self._note(job.id, f"rate limited; looking for its image in {wait:.0f}s")
+            self._unknown(
+                job,
+                exc,
+                window=wait,
+                request_id=request_id,
+                check_in=wait,
+                note=f"rate limited; looking for its image in {wait:.0f}s",
+            )
             return
         if code in FINAL_CODES:
             self._audit(job, f"refused: {status}", request_id)
@@ -895,6 +892,7 @@ class JobEngine:
         landed: bool = False,
         request_id: str | None = None,
         check_in: float = 0.0,
+        note: str | None = None,
     ) -> None:
         """The request may or may not have made the image: look before anything else."""
         now = self.clock()
@@ -908,7 +906,7 @@ class JobEngine:
             resend_after=now + window,
             next_check=now + check_in,
             request_id=request_id or getattr(exc, "correlation_id", None) or job.request_id,
-            note=f"outcome unknown ({summary}); looking for its image",
+            note=note or f"outcome unknown ({summary}); looking for its image",
         )
 
     def expire(self, *, unreachable: bool = False) -> list[JobEvent]:

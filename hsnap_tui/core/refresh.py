@@ -135,14 +135,6 @@ class Refresher:
 
     # ---- pacing ---------------------------------------------------------------------
 
-    @property
-    def budget_share(self) -> float:
-        return self.budget.share
-
-    @property
-    def limit(self) -> int:
-        return self.budget.limit
-
     def requests_per_second(self) -> float:
         return self.budget.rate()
 

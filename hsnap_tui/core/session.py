@@ -243,15 +243,12 @@ class Session:
         what a plan is recomputed from right before it deletes anything."""
         fresh = self.api.snapshots(label_selector=label_selector)
         fresh_ids = {s.id for s in fresh}
-        if label_selector:
-            selector = parse_selector(label_selector)
-            gone = [
-                s.id
-                for s in self.fleet.snapshots
-                if selector.matches(s.labels) and s.id not in fresh_ids
-            ]
-        else:
-            gone = [s.id for s in self.fleet.snapshots if s.id not in fresh_ids]
+        selector = parse_selector(label_selector) if label_selector else None
+        gone = [
+            s.id
+            for s in self.fleet.snapshots
+            if s.id not in fresh_ids and (selector is None or selector.matches(s.labels))
+        ]
         if gone:
             self.refresher.note_deleted(gone)
         self.refresher.note_snapshots(fresh)

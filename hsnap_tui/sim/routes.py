@@ -103,16 +103,7 @@ class TokenBucket:
 
 
 def _ints(query: dict[str, list[str]], name: str) -> list[int]:
-    values = []
-    for raw in query.get(name, []):
-        try:
-            value = int(raw)
-        except ValueError:
-            raise invalid_input(name, f"'{raw}' is not an integer") from None
-        if not 1 <= value <= MAX_ID:
-            raise invalid_input(name, f"'{raw}' is out of range")
-        values.append(value)
-    return values
+    return [_path_id(raw, name) for raw in query.get(name, [])]
 
 
 def _one(query: dict[str, list[str]], name: str) -> str | None:

@@ -242,9 +242,8 @@ class HsnapApp(App):
             self._poll_again = False
             self.start_poll()
         elif self.poll_live:
-            delays = [
-                r.next_delay for r in message.results if r.session in self.workspace.to_tick()
-            ]
+            ticked = self.workspace.to_tick()
+            delays = [r.next_delay for r in message.results if r.session in ticked]
             if live is None:
                 delays.append(0.0)  # a poll of the context just left: tick the new one now
             self._poll_timer = self.set_timer(max(0.2, min(delays, default=1.0)), self.start_poll)
