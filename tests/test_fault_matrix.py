@@ -24,9 +24,10 @@ from tests.fault_matrix import (
 )
 
 SIZE = (80, 16)  # a small screen: most of a tick's CPU time is drawing the tables
-# A job that sent again after a lost answer looks once more when its snapshot is done:
-# the first request landing late would be a second image, to report.
-RESENT = 1
+# Every job whose snapshot action succeeds reads its image by its label once (in one
+# lookup with the other jobs ending in the same tick): its size, and a second image a
+# late request of a job that sent again would have made, to report.
+DONE = 1
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -62,28 +63,28 @@ def expected(kind: str, phase: str) -> tuple[int, int]:
     if phase not in SNAPSHOT_PHASES:
         return 0, 0  # no job: nothing to reconcile
     if phase == "progress":
-        return 1, 0  # failed action polls never make a running job doubt its image
+        return 1, DONE  # failed action polls never make a running job doubt its image
     if phase == "create_image":
-        if kind in ("action_failed", "unreachable"):
-            # a 201, then the action's error; or nothing sent until the API is back
-            return 1, 0
+        if kind == "action_failed":
+            return 1, 0  # a 201, then the action's error: no image to read
+        if kind == "unreachable":
+            return 1, DONE  # nothing sent until the API is back
         if kind == "rate_limit":
             # 429 before processing: looked into once (a proxy may send it late), then
             # sent again; one more look when that snapshot is done (a late request of
             # the first one would be a second image to report)
-            return 2, 1 + RESENT
+            return 2, 1 + DONE
         if kind == "latency":
             # timed out; the request lands LATENCY s late: nothing at the first look,
             # found at a later one; never sent again
-            return 1, lookups(LATE_WINDOW, lands_at=LATENCY)
+            return 1, lookups(LATE_WINDOW, lands_at=LATENCY) + DONE
         # processed, then the answer lost or unreadable: the first look finds the image
-        return 1, 1
-    # create_image_before: nothing was made, so it is sent again (and looked at once
-    # more when done: RESENT)
+        return 1, 1 + DONE
+    # create_image_before: nothing was made, so it is sent again
     if kind in ("http_500", "http_503"):
-        return 2, 1 + RESENT  # the API's own error: it is done with the request; one look
+        return 2, 1 + DONE  # the API's own error: it is done with the request; one look
     # no answer, or a gateway's: it may still land, so it looks until LATE_WINDOW
-    return 2, lookups(LATE_WINDOW) + RESENT
+    return 2, lookups(LATE_WINDOW) + DONE
 
 
 @pytest.mark.parametrize(("kind", "phase"), list(cases()))
@@ -132,10 +133,11 @@ def test_request_counters():
     ("status", "code", "counts"),
     [
         # refused before processing, definitively: no look; sent again once unlocked
-        (423, "locked", (2, 0)),
+        # (and its image read when done)
+        (423, "locked", (2, DONE)),
         # a code the job does not know, from the API itself: one look, then sent again
-        # (and one more when that snapshot is done)
-        (409, "conflict", (2, 1 + RESENT)),
+        # (and its image read when done)
+        (409, "conflict", (2, 1 + DONE)),
     ],
 )
 async def test_create_image_refused_before_processing(make_sim, status, code, counts):

@@ -421,6 +421,7 @@ class JobEngine:
             return
         result.watched = {i: a for i, a in actions.items() if i in watch}
         now = self.clock()
+        finished: list[Job] = []
         for action_id, job in running.items():
             action = actions.get(action_id)
             if action is None:
@@ -446,7 +447,7 @@ class JobEngine:
                     failing_since=None,
                 )
             elif action.status == "success":
-                self._finished(job, result)
+                finished.append(job)
             else:
                 self._end(
                     job,
@@ -460,22 +461,22 @@ class JobEngine:
                 )
                 if job.image_id is not None:
                     result.gone.add(job.image_id)
+        if finished:
+            self._finished(finished, result)
 
-    def _finished(self, job: Job, result: StepResult) -> None:
-        image: Snapshot | None = None
-        extra: tuple[int, ...] = ()
+    def _finished(self, jobs: list[Job], result: StepResult) -> None:
+        """Jobs whose action succeeded: their images (for the size), read by label in
+        one batched lookup — which also finds a second image an earlier request of a
+        job made after all, to report it."""
         try:
-            if job.resent:
-                # an earlier request of this job may have landed after all: one look at
-                # every image with its label, to report a second one
-                mine = self.api.snapshots(label_selector=f"{JOB_LABEL}={job.uid}")
-                image = next((i for i in mine if i.id == job.image_id), None)
-                extra = tuple(sorted(i.id for i in mine if i.id != job.image_id))
-            elif job.image_id is not None:
-                image = self.api.image(job.image_id)
+            found: dict[str, list[Snapshot]] | None = self._images_of(jobs)
         except (APIException, requests.RequestException, ValueError, KeyError, TypeError):
-            image = None  # the size shows after the next full refresh
-        self._succeed(job, image, result, **({"duplicates": extra} if extra else {}))
+            found = None  # the size shows after the next full refresh
+        for job in jobs:
+            mine = (found or {}).get(job.uid, [])
+            image = next((i for i in mine if i.id == job.image_id), None)
+            extra = tuple(sorted(i.id for i in mine if i.id != job.image_id))
+            self._succeed(job, image, result, **({"duplicates": extra} if extra else {}))
 
     def _succeed(self, job: Job, image: Snapshot | None, result: StepResult, **changes) -> None:
         values = {
@@ -519,15 +520,8 @@ class JobEngine:
         jobs = [j for j in self.jobs() if self._needs_look(j, fleet, now)]
         if not jobs:
             return
-        found: dict[str, list[Snapshot]] = {}
         try:
-            for start in range(0, len(jobs), UIDS_PER_LOOKUP):
-                chunk = jobs[start : start + UIDS_PER_LOOKUP]
-                selector = f"{JOB_LABEL} in ({','.join(j.uid for j in chunk)})"
-                for image in self.api.snapshots(label_selector=selector):
-                    uid = image.labels.get(JOB_LABEL)
-                    if uid is not None:
-                        found.setdefault(uid, []).append(image)
+            found = self._images_of(jobs)
         except (APIException, requests.RequestException, ValueError, KeyError, TypeError) as exc:
             summary = explain_error(exc).summary
             for job in jobs:
@@ -583,6 +577,30 @@ class JobEngine:
         updated = self._update(job, **changes)
         if updated is not None and new:
             result.events.append(JobEvent(updated, event_text(updated)))
+
+    def _images_of(self, jobs: list[Job]) -> dict[str, list[Snapshot]]:
+        """Every image carrying one of these jobs' labels, by job uid: one
+        `GET /images?label_selector=hsnap-job in (…)` per UIDS_PER_LOOKUP jobs."""
+        found: dict[str, list[Snapshot]] = {}
+        for start in range(0, len(jobs), UIDS_PER_LOOKUP):
+            chunk = jobs[start : start + UIDS_PER_LOOKUP]
+            selector = f"{JOB_LABEL} in ({','.join(j.uid for j in chunk)})"
+            for image in self.api.snapshots(label_selector=selector):
+                uid = image.labels.get(JOB_LABEL)
+                if uid is not None:
+                    found.setdefault(uid, []).append(image)
+        return found
+
+    def only_running(self) -> bool:
+        """Every job still to step is running: polling its action is all a step needs
+        (no lock picture, no lookups)."""
+        now = self.clock()
+        pending = [
+            j
+            for j in self.jobs()
+            if j.active or (j.watch_until is not None and now < j.watch_until)
+        ]
+        return bool(pending) and all(j.state == JobState.RUNNING for j in pending)
 
     def needs_step(self) -> bool:
         """Active jobs, or ended ones still watching for a late image of theirs."""

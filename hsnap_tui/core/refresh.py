@@ -96,6 +96,7 @@ class Refresher:
         budget: float | RequestBudget = 0.25,
         clock: Callable[[], float] = time.monotonic,
         extra_fast_cost: Callable[[], int] = lambda: 0,
+        read_snapshots: bool = True,
     ) -> None:
         if refresh <= 0:
             raise ValueError("refresh must be positive")
@@ -109,6 +110,9 @@ class Refresher:
         self.clock = clock
         # requests made on every fast tick besides the lane itself (job polls, lookups)
         self.extra_fast_cost = extra_fast_cost
+        # the slow lane reads every snapshot too (the console shows them); a headless
+        # command that only makes snapshots knows its own from its jobs
+        self.read_snapshots = read_snapshots
         self.fleet = FleetState()
         self.last_success: float | None = None  # clock time of the last good poll
         self.last_slow: float | None = None  # clock time of the last full list
@@ -142,7 +146,8 @@ class Refresher:
         return pages(len(self.fleet.running)) + self.extra_fast_cost()
 
     def slow_cost(self) -> int:
-        return pages(len(self.fleet.servers)) + pages(len(self.fleet.snapshots))
+        snapshots = pages(len(self.fleet.snapshots)) if self.read_snapshots else 0
+        return pages(len(self.fleet.servers)) + snapshots
 
     def fast_share(self) -> float:
         """The lock lane's share of the budget: most of it, unless the fleet is so big
@@ -321,7 +326,7 @@ class Refresher:
             fetched_at = next(self._sequence)
         servers = self.api.servers()
         servers_request_id = self.api.last_request_id()
-        snapshots = self.api.snapshots()
+        snapshots = self.api.snapshots() if self.read_snapshots else self.fleet.snapshots
         explained = frozenset(
             s.id for s in servers if s.locked and any(s.id in a.server_ids for a in running)
         )
@@ -376,6 +381,15 @@ class Refresher:
             self.throttled = self.budget.throttled = True
         self.retry_at = now + delay
         return PollResult(None, (), explain(exc), delay, self.throttled, code)
+
+    def pending(self) -> bool:
+        """Someone asked for a lane (`r`, new jobs, a lock nothing explains)."""
+        return bool(self._wants.pending())
+
+    @property
+    def loaded(self) -> bool:
+        """A poll has succeeded: the fleet is known."""
+        return self._loaded
 
     # ---- what the header shows ------------------------------------------------------
 

@@ -27,7 +27,7 @@ from .fleet import FleetState
 from .jobs import GIVE_UP_AFTER, LATE_WINDOW, Job, JobEngine, JobEvent, LockPolicy
 from .labels import parse_selector
 from .models import Action, Server, Snapshot
-from .refresh import Refresher
+from .refresh import DEBT_TOLERANCE, FAST_SHARE, MAX_QUIET, Refresher
 from .retention import RetentionPlan, plan_retention
 
 log = logging.getLogger(__name__)
@@ -77,8 +77,14 @@ class Session:
         job_ids: Iterator[int] | None = None,
         late_window: float = LATE_WINDOW,
         give_up_after: float = GIVE_UP_AFTER,
+        fleet_view: bool = True,
     ) -> None:
         self.name = name
+        # True: keep the whole fleet fresh (the console shows it). False: read only
+        # what the jobs need (headless commands) — no snapshot list, and while every
+        # job is running, the batched action poll alone.
+        self.fleet_view = fleet_view
+        self._next_jobs_step = self._last_jobs_step = 0.0
         self.api = api
         self.clock = clock
         self.now = now
@@ -102,6 +108,7 @@ class Session:
             budget=self.budget,
             clock=clock,
             extra_fast_cost=lambda: self.jobs.tick_cost(len(self.followed())),
+            read_snapshots=fleet_view,
         )
         self._followed: dict[int, int] = {}
         self._followed_lock = threading.Lock()
@@ -134,11 +141,19 @@ class Session:
             self._ticking.release()
 
     def _tick(self) -> TickResult:
+        watch = self.followed()
+        if (
+            not self.fleet_view
+            and not watch
+            and self.refresher.loaded
+            and not self.refresher.pending()
+            and self.jobs.only_running()
+        ):
+            return self._step_running()
         poll = self.refresher.poll()
         fleet = poll.fleet
         events: tuple[JobEvent, ...] = ()
         watched: Mapping[int, Action] = {}
-        watch = self.followed()
         if "fast" in poll.lanes and (self.jobs.needs_step() or watch):
             step = self.jobs.step(self.refresher.fleet, watch)
             if step.snapshots:
@@ -165,6 +180,38 @@ class Session:
             watched,
             self._jobs(),
             poll.slow_error,
+        )
+
+    def _step_running(self) -> TickResult:
+        """Every job is running and nobody looks at the fleet: one batched
+        `GET /actions?id=…` per tick, paced like the fast lane (its share of the budget,
+        waiting while the budget is in debt, but never quiet for over MAX_QUIET)."""
+        now = self.clock()
+        if now < self._next_jobs_step:
+            return TickResult(self, True, next_delay=self._next_jobs_step - now, jobs=self._jobs())
+        budget = self.budget
+        quiet = now - self._last_jobs_step
+        if budget.available() < -DEBT_TOLERANCE and quiet < MAX_QUIET:
+            delay = min(budget.wait_for(0) + 0.1, MAX_QUIET - quiet)
+            return TickResult(self, True, next_delay=delay, throttled=True, jobs=self._jobs())
+        cost = max(1, self.jobs.tick_cost())
+        step = self.jobs.step(self.refresher.fleet)
+        fleet = None
+        if step.snapshots:
+            fleet = self.refresher.note_snapshots(step.snapshots)
+        if step.gone:
+            fleet = self.refresher.note_deleted(step.gone)
+        now = self._last_jobs_step = self.clock()
+        interval = max(self.refresher.refresh, cost / (FAST_SHARE * budget.rate()))
+        self._next_jobs_step = now + interval
+        return TickResult(
+            self,
+            True,
+            fleet,
+            ("jobs",),
+            next_delay=interval,
+            events=tuple(step.events),
+            jobs=self._jobs(),
         )
 
     def _jobs(self) -> tuple[Job, ...]:
