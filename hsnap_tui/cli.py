@@ -10,6 +10,10 @@ import sys
 
 from hsnap_tui import __version__
 from hsnap_tui.config import ConfigError, Context, Settings, resolve, switchable_contexts
+from hsnap_tui.core.naming import DEFAULT_LABELS, DEFAULT_TEMPLATE
+from hsnap_tui.core.retention import MANAGED_SELECTOR, RetentionError, parse_keep
+from hsnap_tui.headless.common import Runtime
+from hsnap_tui.headless.run import run_command
 from hsnap_tui.keymap import load_keymap
 from hsnap_tui.logs import setup_logging
 
@@ -36,53 +40,171 @@ def _seconds(text: str) -> float:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="hsnap-tui",
-        description="A keyboard-driven console for Hetzner Cloud: server status and locks, "
-        "snapshots, lock investigation.",
-    )
-    parser.add_argument(
-        "--demo",
-        action="store_true",
-        help="run against a built-in simulated project (no token, no network)",
-    )
+def _connection_options(parser: argparse.ArgumentParser, *, sub: bool) -> None:
+    """The options every mode shares. On a command they may come after its name too
+    (`hsnap-tui snapshot --all --read-only`); there they default to nothing, so that
+    they do not undo one given before it."""
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if sub else value
+
     parser.add_argument(
         "--context",
         metavar="NAME",
+        default=default(None),
         help="context of the hcloud CLI config (default: HCLOUD_CONTEXT, "
         "then the config's active context)",
     )
     parser.add_argument(
-        "--token-env", metavar="NAME", help="read the token from this environment variable"
+        "--token-env",
+        metavar="NAME",
+        default=default(None),
+        help="read the token from this environment variable",
     )
     parser.add_argument(
         "--endpoint",
         metavar="URL",
+        default=default(None),
         help="API endpoint (default: HCLOUD_ENDPOINT, the context's, or the Hetzner Cloud API)",
     )
     parser.add_argument(
-        "--read-only", action="store_true", help="never send a request that changes anything"
+        "--read-only",
+        action="store_true",
+        default=default(False),
+        help="never send a request that changes anything",
     )
     parser.add_argument(
         "--refresh",
         type=_seconds,
-        default=5.0,
+        default=default(5.0),
         metavar="SECONDS",
         help="how often to check for locks (default 5; the API budget may stretch it)",
     )
     parser.add_argument(
         "--api-budget",
         type=_fraction,
-        default=0.25,
+        default=default(0.25),
         metavar="FRACTION",
         help="share of the project's rate limit to use (default 0.25)",
     )
     parser.add_argument(
         "--debug",
         action="store_true",
+        default=default(False),
         help="log every request (method, path, status, request ID) too",
     )
+
+
+def _keep(text: str) -> int:
+    try:
+        return parse_keep(text)
+    except RetentionError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _commands(parser: argparse.ArgumentParser) -> None:
+    commands = parser.add_subparsers(
+        dest="command",
+        metavar="COMMAND",
+        title="commands (without one, the console starts)",
+    )
+
+    snapshot = commands.add_parser(
+        "snapshot",
+        help="snapshot servers, exactly once each, and wait for them",
+        description="Snapshot the named servers, those matching -l, or --all, through the "
+        "console's job engine (exactly one image per server, locks waited for or skipped). "
+        "Progress on stderr, one result line per server on stdout. Exit 0 when every "
+        "snapshot was made, 1 when one failed or was skipped, 2 for bad input, 130 on Ctrl-C.",
+    )
+    snapshot.add_argument("servers", nargs="*", metavar="SERVER", help="server names")
+    snapshot.add_argument(
+        "-l", "--selector", metavar="SELECTOR", help="servers whose labels match (env=prod)"
+    )
+    snapshot.add_argument("--all", action="store_true", help="every server of the project")
+    snapshot.add_argument(
+        "--description",
+        metavar="TEMPLATE",
+        default=DEFAULT_TEMPLATE,
+        help=f"the snapshot's description; {{server}} {{id}} {{date}} {{time}} "
+        f"(default {DEFAULT_TEMPLATE.replace('{', '{{').replace('}', '}}')})",
+    )
+    snapshot.add_argument(
+        "--label",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help=f"a label for the snapshots, besides {DEFAULT_LABELS} (repeatable)",
+    )
+    snapshot.add_argument(
+        "--if-locked",
+        choices=("wait", "skip"),
+        default="wait",
+        help="a locked server: wait until its action ends (default) or skip it",
+    )
+    snapshot.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="return once Hetzner has accepted every snapshot, printing the action IDs",
+    )
+    snapshot.add_argument("--json", action="store_true", help="JSON lines on stdout")
+    _connection_options(snapshot, sub=True)
+
+    prune = commands.add_parser(
+        "prune",
+        help="delete old snapshots by a keep rule (a dry run without --apply)",
+        description="Plan retention per server over the snapshots labelled "
+        f"{MANAGED_SELECTOR} (or -l), print the plan, and delete only with --apply, after "
+        "re-reading the snapshots. Deletions are paced by the API budget.",
+    )
+    prune.add_argument(
+        "-l",
+        "--selector",
+        metavar="SELECTOR",
+        help=f"the snapshots to consider (default {MANAGED_SELECTOR})",
+    )
+    prune.add_argument("--keep-last", type=_keep, metavar="N", help="keep the newest N per server")
+    prune.add_argument("--apply", action="store_true", help="delete what the plan says")
+    prune.add_argument("--json", action="store_true", help="JSON lines on stdout")
+    _connection_options(prune, sub=True)
+
+    action = commands.add_parser(
+        "action",
+        help="look an action up by ID (or explain a request ID / error message)",
+        description="Print an action: command, status, progress, times, resources, error. "
+        "Given a request (correlation) ID or a pasted error message, explain it instead "
+        "(exit 2). Exit 1 when there is no such action.",
+    )
+    action.add_argument("action", metavar="ID-OR-TEXT", help="an action ID, or pasted text")
+    action.add_argument("--follow", action="store_true", help="follow it until it ends")
+    action.add_argument("--json", action="store_true", help="JSON lines on stdout")
+    _connection_options(action, sub=True)
+
+    servers = commands.add_parser(
+        "servers",
+        help="the fleet with status, locks and last snapshots",
+        description="Every server with its status, what holds its lock, type, location, "
+        "IP and the age of its last snapshot.",
+    )
+    servers.add_argument(
+        "-l", "--selector", metavar="SELECTOR", help="only servers whose labels match"
+    )
+    servers.add_argument("--json", action="store_true", help="JSON lines on stdout")
+    _connection_options(servers, sub=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hsnap-tui",
+        description="A keyboard-driven console for Hetzner Cloud: server status and locks, "
+        "snapshots, lock investigation. With a command, it runs that and exits.",
+    )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="run the console against a built-in simulated project (no token, no network)",
+    )
+    _connection_options(parser, sub=False)
     parser.add_argument(
         "--demo-speed",
         type=float,
@@ -91,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="simulated seconds per second in --demo (default 1)",
     )
     parser.add_argument("--version", action="version", version=f"hsnap-tui {__version__}")
+    _commands(parser)
     return parser
 
 
@@ -120,10 +243,16 @@ def run_demo(args: argparse.Namespace) -> int:
     return app.return_code or 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, runtime: Runtime | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.demo:
+        if args.command:
+            message = f"--demo is the console's; {args.command} needs a token"
+            print(f"hsnap-tui: {message}", file=sys.stderr)
+            return 2
         return run_demo(args)
+    if args.command:
+        return run_command(args, runtime or Runtime())
     try:
         settings = resolve(token_env=args.token_env, endpoint=args.endpoint, context=args.context)
     except ConfigError as exc:

@@ -16,6 +16,18 @@ START = 1795694400.0
 TOKEN = "test-token-0000"
 
 
+@pytest.fixture(autouse=True)
+def _private_dirs(tmp_path_factory, monkeypatch) -> None:
+    """No test reads or writes the user's own files or tokens: state, logs and the
+    hcloud CLI config live in a temporary directory, and no token is inherited."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HSNAP_STATE_DIR", str(home / "state"))
+    monkeypatch.setenv("HSNAP_LOG_DIR", str(home / "logs"))
+    monkeypatch.setenv("HCLOUD_CONFIG", str(home / "hcloud-cli.toml"))
+    for name in ("HCLOUD_TOKEN", "HCLOUD_CONTEXT", "HCLOUD_ENDPOINT", "HERTZNER_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def make_sim() -> Iterator[Callable[..., Simulator]]:
     started: list[tuple[Simulator, ContractRecorder]] = []

@@ -9,6 +9,12 @@ ID up, Hetzner support can.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+
+from hcloud import APIException
+
+from .api import HetznerApi
+from .fleet import FleetState
 
 MAX_ACTION_ID = 2**53 - 1
 MAX_INPUT = 64
@@ -105,3 +111,36 @@ def unexplained_lock_message(
     if request_id:
         text += f" and give them the request ID {request_id} ({source})"
     return text + "."
+
+
+def names_in_fleet(
+    fleet: FleetState, resources: Iterable[tuple[str, int]]
+) -> dict[tuple[str, int], str]:
+    """The names of an action's resources that the fleet knows (no network)."""
+    snapshots = {s.id: s for s in fleet.snapshots}
+    names: dict[tuple[str, int], str] = {}
+    for kind, rid in resources:
+        if kind == "server" and rid in fleet.servers:
+            names[(kind, rid)] = fleet.servers[rid].name
+        elif kind == "image" and rid in snapshots:
+            names[(kind, rid)] = snapshots[rid].description
+    return names
+
+
+def fetch_names(
+    api: HetznerApi, resources: Iterable[tuple[str, int]], limit: int = 5
+) -> dict[tuple[str, int], str]:
+    """Names the fleet does not know: one request per server or image (at most
+    `limit`); `(deleted)` or `(unknown)` when it cannot be read. Blocking."""
+    names: dict[tuple[str, int], str] = {}
+    for kind, rid in list(resources)[:limit]:
+        try:
+            if kind == "server":
+                names[(kind, rid)] = api.server(rid).name
+            elif kind == "image":
+                names[(kind, rid)] = api.image(rid).description
+        except APIException as exc:
+            names[(kind, rid)] = "(deleted)" if exc.code == "not_found" else "(unknown)"
+        except Exception:
+            names[(kind, rid)] = "(unknown)"
+    return names

@@ -2,7 +2,8 @@
 snapshots hsnap-tui manages only. Pure: no network, no clock.
 
 Rules, per source server:
-- only images labelled `managed-by=hsnap` are considered; others are never touched;
+- only images labelled `managed-by=hsnap` (or those another selector picks) are
+  considered; others are never touched;
 - the newest N available ones are kept;
 - beyond those, protected images are kept (the API would refuse anyway) and so are
   images still being created; everything else is deleted.
@@ -11,11 +12,12 @@ Rules, per source server:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from .labels import parse_selector
 from .models import Snapshot
 
-MANAGED_LABEL = ("managed-by", "hsnap")
+MANAGED_SELECTOR = "managed-by=hsnap"  # the label every snapshot hsnap-tui makes carries
 DEFAULT_KEEP = 3
 MAX_KEEP = 1000
 
@@ -52,8 +54,8 @@ class ServerPlan:
 class RetentionPlan:
     keep_newest: int
     servers: tuple[ServerPlan, ...]
-    ignored: int = 0  # snapshots without the label or a source server: not considered
-    label: tuple[str, str] = field(default=MANAGED_LABEL)
+    ignored: int = 0  # snapshots the selector does not pick, or without a source server
+    selector: str = MANAGED_SELECTOR  # the snapshots the plan is about
 
     @property
     def delete(self) -> list[Snapshot]:
@@ -77,16 +79,18 @@ def _newest_first(snapshot: Snapshot) -> tuple[float, int]:
 def plan_retention(
     snapshots: Iterable[Snapshot],
     keep_newest: int,
-    label: tuple[str, str] = MANAGED_LABEL,
+    selector: str = MANAGED_SELECTOR,
 ) -> RetentionPlan:
+    """Plan over the snapshots `selector` picks (a label selector: LabelError when it
+    is not one)."""
     if keep_newest < 1:
         raise RetentionError("keep at least 1 per server")
-    key, value = label
+    picks = parse_selector(selector)
     groups: dict[int, list[Snapshot]] = {}
     names: dict[int, str] = {}
     ignored = 0
     for snapshot in snapshots:
-        if snapshot.labels.get(key) != value or snapshot.server_id is None:
+        if not picks.matches(snapshot.labels) or snapshot.server_id is None:
             ignored += 1
             continue
         groups.setdefault(snapshot.server_id, []).append(snapshot)
@@ -108,7 +112,7 @@ def plan_retention(
             ServerPlan(server_id, names[server_id], tuple(keep), tuple(delete), tuple(spared))
         )
     plans.sort(key=lambda p: (p.server_name, p.server_id))
-    return RetentionPlan(keep_newest, tuple(plans), ignored, label)
+    return RetentionPlan(keep_newest, tuple(plans), ignored, selector)
 
 
 @dataclass(frozen=True)

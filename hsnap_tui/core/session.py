@@ -261,12 +261,19 @@ class Session:
         self,
         snapshots: list[Snapshot],
         progress: Callable[[DeletionProgress], object] | None = None,
+        pace: Callable[[float], bool] | None = None,
     ) -> DeletionProgress:
-        """Delete one by one, reporting after each; the fleet forgets each at once."""
+        """Delete one by one, reporting after each; the fleet forgets each at once.
+
+        `pace`: keep within the request budget — called with the seconds to wait before
+        a deletion the budget cannot pay for yet; it waits and returns True to stop
+        there. Without it (the operator confirmed in the console) they go out at once."""
         deleted: list[int] = []
         failures: list[str] = []
         report = DeletionProgress(0, len(snapshots), (), ())
         for index, snapshot in enumerate(snapshots, 1):
+            if pace is not None and pace(self.budget.wait_for(1)):
+                break
             try:
                 delete_snapshot(self.api, self.audit, snapshot)
                 deleted.append(snapshot.id)
@@ -303,9 +310,8 @@ class Session:
 
     def replan(self, plan: RetentionPlan) -> RetentionPlan:
         """The same retention rule over snapshots read just now."""
-        key, value = plan.label
-        fresh = self.fresh_snapshots(f"{key}={value}")
-        return plan_retention(fresh, plan.keep_newest, plan.label)
+        fresh = self.fresh_snapshots(plan.selector)
+        return plan_retention(fresh, plan.keep_newest, plan.selector)
 
 
 class Workspace:

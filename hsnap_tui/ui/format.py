@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-import humanize
 from rich.text import Text
 
 from hsnap_tui.core.fleet import LockState
+from hsnap_tui.core.units import absolute, ago, duration, size_gb
 
 LOCK_GLYPH = "🔒"
 
@@ -33,26 +31,6 @@ STATUS_STYLES = {
 ACTION_STATUS_STYLES = {"running": "yellow", "success": "green", "error": "bold red"}
 
 
-def ago(timestamp: float | None, now: float, never: str = "never") -> str:
-    """`3 days ago`, `a minute ago`, `now`; `never` for no timestamp."""
-    if timestamp is None:
-        return never
-    return humanize.naturaltime(timedelta(seconds=max(0.0, now - timestamp)))
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, secs = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m {secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
-
-
 def status_text(status: str) -> Text:
     return Text(status, style=STATUS_STYLES.get(status, ""))
 
@@ -64,7 +42,4 @@ def lock_text(lock: LockState) -> Text:
     return Text(f"{LOCK_GLYPH} {lock.label()}", style=style)
 
 
-def size_gb(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return humanize.naturalsize(value * 1024**3, binary=True, format="%.1f")
+__all__ = ["absolute", "ago", "duration", "literal", "lock_text", "size_gb", "status_text"]

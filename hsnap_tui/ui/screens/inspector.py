@@ -4,8 +4,6 @@ action accounts for."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from hcloud import APIException
 from rich.progress_bar import ProgressBar
 from rich.table import Table
@@ -21,6 +19,8 @@ from textual.widgets.option_list import Option
 
 from hsnap_tui.core.actions import (
     ActionIdError,
+    fetch_names,
+    names_in_fleet,
     not_found_message,
     parse_action_id,
     unexplained_lock_message,
@@ -28,15 +28,8 @@ from hsnap_tui.core.actions import (
 from hsnap_tui.core.errors import explain
 from hsnap_tui.core.fleet import FleetState
 from hsnap_tui.core.models import Action
-from hsnap_tui.ui.format import ACTION_STATUS_STYLES, ago, duration
+from hsnap_tui.ui.format import ACTION_STATUS_STYLES, absolute, ago, duration
 from hsnap_tui.ui.widgets.status_bar import StatusBar
-
-
-def absolute(timestamp: float | None) -> str:
-    if timestamp is None:
-        return "—"
-    moment = datetime.fromtimestamp(timestamp, tz=timezone.utc)
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 class ResourcesResolved(Message):
@@ -85,7 +78,7 @@ class ActionInspectorScreen(Screen):
             self.query_one("#inspector-note", Static).update(Text(self.note, style="yellow"))
         unknown = [r for r in self.action.resources if r not in self.names]
         if unknown:
-            self.resolve_resources(unknown[:5])
+            self.resolve_resources(unknown)
 
     def on_unmount(self) -> None:
         self.app.views.discard(self)
@@ -108,29 +101,11 @@ class ActionInspectorScreen(Screen):
             self._draw()
 
     def _learn_names(self, fleet: FleetState) -> None:
-        for kind, rid in self.action.resources:
-            if kind == "server" and rid in fleet.servers:
-                self.names[(kind, rid)] = fleet.servers[rid].name
-            elif kind == "image":
-                snap = next((s for s in fleet.snapshots if s.id == rid), None)
-                if snap is not None:
-                    self.names[(kind, rid)] = snap.description
+        self.names.update(names_in_fleet(fleet, self.action.resources))
 
     @work(thread=True, exit_on_error=False, group="inspector")
     def resolve_resources(self, resources: list[tuple[str, int]]) -> None:
-        """Names the fleet does not know: one request per unknown resource."""
-        names = {}
-        for kind, rid in resources:
-            try:
-                if kind == "server":
-                    names[(kind, rid)] = self.app.api.server(rid).name
-                elif kind == "image":
-                    names[(kind, rid)] = self.app.api.image(rid).description
-            except APIException as exc:
-                names[(kind, rid)] = "(deleted)" if exc.code == "not_found" else "(unknown)"
-            except Exception:
-                names[(kind, rid)] = "(unknown)"
-        self.post_message(ResourcesResolved(names))
+        self.post_message(ResourcesResolved(fetch_names(self.app.api, resources)))
 
     def on_resources_resolved(self, message: ResourcesResolved) -> None:
         self.names.update(message.names)

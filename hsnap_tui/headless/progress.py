@@ -1,0 +1,264 @@
+"""How a headless snapshot run shows its jobs: a Rich progress bar per job on stderr
+when stderr is a terminal (one line per state change otherwise), one result line (or
+JSON object) per job on stdout as it ends, then a summary."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from hsnap_tui.core.jobs import JOB_LABEL, Job, JobEvent, JobState
+from hsnap_tui.core.units import duration, size_gb
+
+from .common import Runtime
+
+MAX_BARS = 12  # more jobs than this: bars for the active ones only, and a total
+
+
+def job_state_text(job: Job) -> str:
+    """What a job is doing, in a few words: `waiting: #1930144893 rebuild 40%`."""
+    if job.state == JobState.WAITING:
+        return f"waiting: {job.blocking or 'locked'}"
+    if job.state == JobState.RUNNING:
+        return f"snapshotting {job.progress}%"
+    if job.state == JobState.UNKNOWN:
+        return "checking: the answer was lost, looking for its image"
+    if job.state == JobState.CREATING:
+        return "sending create_image"
+    if job.state == JobState.SUCCEEDED:
+        return f"succeeded: image {job.image_id}"
+    if job.state == JobState.FAILED:
+        return f"failed: {job.error_code}"
+    return job.state.value
+
+
+def result_line(job: Job, name_width: int, now: float) -> str:
+    """`web-prod-01  succeeded  image 240608342  4.2 GB  2m 11s`"""
+    name = job.server_name.ljust(name_width)
+    state = job.state.value
+    if job.state == JobState.SUCCEEDED:
+        parts = [f"image {job.image_id}", size_gb(job.image_size_gb), duration(job.elapsed(now))]
+        if job.duplicates:
+            extra = ", ".join(str(i) for i in job.duplicates)
+            parts.append(f"a late request also made {extra}: delete it")
+        return f"{name}  {state:<9}  " + "  ".join(parts)
+    if job.state == JobState.SKIPPED:
+        return f"{name}  {state:<9}  locked: {job.blocking or 'locked'}"
+    if job.state == JobState.FAILED:
+        request = f" (request ID {job.request_id})" if job.request_id else ""
+        return f"{name}  {state:<9}  {job.error_code}: {job.error_message}{request}"
+    if job.state == JobState.CANCELLED:
+        return f"{name}  {state:<9}  nothing was sent"
+    if job.state == JobState.RUNNING:
+        return (
+            f"{name}  {'accepted':<9}  action {job.action_id}  image {job.image_id}  "
+            f"{job.progress}%"
+        )
+    return f"{name}  {state:<9}  {job.note or ''}".rstrip()
+
+
+def job_json(job: Job) -> dict:
+    return {
+        "type": "job",
+        "server": job.server_name,
+        "server_id": job.server_id,
+        "state": job.state.value,
+        "image_id": job.image_id,
+        "action_id": job.action_id,
+        "description": job.description,
+        "request_id": job.request_id,
+        "error_code": job.error_code,
+        "error": job.error_message,
+        "size_gb": job.image_size_gb,
+        "seconds": round(job.elapsed(job.finished_at or 0.0) or 0.0, 1)
+        if job.finished_at
+        else None,
+        "progress": job.progress,
+        "blocking": job.blocking,
+        "duplicates": list(job.duplicates),
+        "job_label": f"{JOB_LABEL}={job.uid}",
+    }
+
+
+class JobDisplay:
+    def __init__(self, runtime: Runtime, jobs: list[Job], *, as_json: bool) -> None:
+        self.runtime = runtime
+        self.as_json = as_json
+        self.width = min(30, max((len(j.server_name) for j in jobs), default=8))
+        self.total = len(jobs)
+        self.reported: set[int] = set()  # jobs whose end was printed
+        self.duplicates: dict[int, tuple[int, ...]] = {}
+        self.seen: dict[int, tuple[str, int | None]] = {}  # job → (state, blocking action)
+        self.bars = runtime.err_is_terminal()
+        self.progress: Progress | None = None
+        self.tasks: dict[int, TaskID] = {}
+        self.overall: TaskID | None = None
+        if self.bars:
+            console = Console(file=runtime.err, stderr=True)
+            self.progress = Progress(
+                TextColumn("{task.description}", style="bold"),
+                BarColumn(bar_width=20),
+                TextColumn("{task.percentage:>3.0f}%"),
+                TimeElapsedColumn(),
+                TextColumn("{task.fields[state]}"),
+                console=console,
+                # results go to stdout; when that is the same terminal, above the bars
+                redirect_stdout=runtime.out_is_terminal() and runtime.stdout is None,
+                redirect_stderr=False,
+                transient=True,
+            )
+            if self.total > MAX_BARS:
+                self.overall = self.progress.add_task(
+                    "all jobs".ljust(self.width), total=self.total, state=""
+                )
+            for job in jobs:
+                if self.total <= MAX_BARS:
+                    self.tasks[job.id] = self.progress.add_task(
+                        job.server_name[: self.width].ljust(self.width),
+                        total=100,
+                        state=job.state.value,
+                    )
+
+    def __enter__(self) -> JobDisplay:
+        if self.progress is not None:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    # ---- as the jobs move -----------------------------------------------------------
+
+    def update(self, jobs: Iterable[Job], events: Iterable[JobEvent]) -> None:
+        now = self.runtime.now()
+        jobs = list(jobs)
+        for job in jobs:
+            # a new state, or another action holding the lock: not every progress step
+            state = (job.state.value, job.blocking_action_id)
+            if self.seen.get(job.id) != state:
+                self.seen[job.id] = state
+                if not self.bars and job.active:
+                    self.runtime.note(f"{job.server_name.ljust(self.width)}  {job_state_text(job)}")
+            if self.progress is not None:
+                self._bar(job)
+            if not job.active and job.id not in self.reported:
+                self.reported.add(job.id)
+                self._ended(job, now)
+            elif job.id in self.reported and job.duplicates != self.duplicates.get(job.id, ()):
+                self._ended(job, now, late=True)
+        if self.overall is not None and self.progress is not None:
+            done = sum(1 for j in jobs if not j.active)
+            self.progress.update(self.overall, completed=done, state=f"{done}/{self.total} done")
+        del events  # the jobs' states say it all; the events are the console's toasts
+
+    def _bar(self, job: Job) -> None:
+        assert self.progress is not None
+        task = self.tasks.get(job.id)
+        if task is None and self.overall is not None and job.active and job.started_at:
+            # many jobs: a bar for each one that is running, until it ends
+            task = self.tasks[job.id] = self.progress.add_task(
+                job.server_name[: self.width].ljust(self.width), total=100, state=""
+            )
+        if task is None:
+            return
+        if not job.active and self.overall is not None:
+            self.progress.remove_task(task)
+            del self.tasks[job.id]
+            return
+        completed = 100 if job.state == JobState.SUCCEEDED else job.progress
+        self.progress.update(task, completed=completed, state=job_state_text(job))
+
+    def _ended(self, job: Job, now: float, late: bool = False) -> None:
+        self.duplicates[job.id] = job.duplicates
+        if self.as_json:
+            obj = job_json(job)
+            if late:
+                obj["type"] = "late_duplicate"
+            self.runtime.json(obj)
+        else:
+            self.runtime.print(result_line(job, self.width, now))
+
+    # ---- the end --------------------------------------------------------------------
+
+    def accepted(self, jobs: list[Job]) -> None:
+        """--no-wait: the jobs the API accepted, with their action IDs."""
+        now = self.runtime.now()
+        for job in jobs:
+            if job.id in self.reported:
+                continue
+            self.reported.add(job.id)
+            self._ended(job, now)
+
+    def interrupted(self, jobs: list[Job]) -> None:
+        """Ctrl-C: what was cancelled, and what Hetzner is still finishing."""
+        now = self.runtime.now()
+        finishing = []
+        for job in jobs:
+            if job.id in self.reported:
+                continue
+            self.reported.add(job.id)
+            if self.as_json:
+                self.runtime.json(_interrupted_json(job))
+                continue
+            name = job.server_name.ljust(self.width)
+            if job.state == JobState.CANCELLED:
+                self.runtime.print(f"{name}  {'cancelled':<9}  nothing was sent")
+            elif job.state == JobState.RUNNING:
+                finishing.append(job)
+                self.runtime.print(
+                    f"{name}  {'running':<9}  Hetzner is still finishing image {job.image_id} "
+                    f"(action {job.action_id}, {job.progress}%)"
+                )
+            elif job.active:
+                finishing.append(job)
+                self.runtime.print(
+                    f"{name}  {job.state.value:<9}  its request may have made a snapshot: "
+                    f"look for the label {JOB_LABEL}={job.uid}"
+                )
+            else:
+                self._ended(job, now)
+        if finishing and not self.as_json:
+            self.runtime.note(
+                f"hsnap-tui: interrupted; Hetzner is still finishing {len(finishing)} "
+                "snapshot(s): they complete without hsnap-tui (see `hsnap-tui action ID`)"
+            )
+
+    def summary(self, jobs: list[Job], requests: int, elapsed: float, code: int) -> None:
+        counts: dict[str, int] = {}
+        for job in jobs:
+            counts[job.state.value] = counts.get(job.state.value, 0) + 1
+        made = sum(j.image_size_gb or 0.0 for j in jobs if j.state == JobState.SUCCEEDED)
+        if self.as_json:
+            self.runtime.json(
+                {
+                    "type": "summary",
+                    "jobs": len(jobs),
+                    **{state.value: counts.get(state.value, 0) for state in JobState},
+                    "size_gb": round(made, 1),
+                    "requests": requests,
+                    "seconds": round(elapsed, 1),
+                    "exit_code": code,
+                }
+            )
+            return
+        order = ["succeeded", "running", "failed", "skipped", "cancelled", "unknown"]
+        parts = [f"{counts[s]} {s}" for s in order if counts.get(s)]
+        others = [f"{n} {s}" for s, n in counts.items() if s not in order]
+        noun = "snapshot job" if len(jobs) == 1 else "snapshot jobs"
+        line = f"{len(jobs)} {noun}: {', '.join(parts + others)}"
+        if made:
+            line += f" · {size_gb(made)}"
+        line += f" · {duration(elapsed)} · {requests} API requests"
+        self.runtime.print(line)
+
+
+def _interrupted_json(job: Job) -> dict:
+    obj = job_json(job)
+    if job.state == JobState.RUNNING:
+        obj["note"] = "interrupted: Hetzner is still finishing this snapshot"
+    elif job.active:
+        obj["note"] = f"interrupted: its request may have made a snapshot ({JOB_LABEL}={job.uid})"
+    return obj

@@ -1,0 +1,221 @@
+"""`hsnap-tui prune`: the console's retention plan (`p`), printed; `--apply` deletes
+exactly what the plan says, after re-reading the snapshots and recomputing it."""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import datetime, timezone
+
+from hsnap_tui.core.errors import explain
+from hsnap_tui.core.labels import LabelError, parse_selector
+from hsnap_tui.core.models import Snapshot
+from hsnap_tui.core.retention import (
+    MANAGED_SELECTOR,
+    RetentionPlan,
+    plan_change,
+    plan_retention,
+)
+from hsnap_tui.core.session import DeletionProgress, Session
+from hsnap_tui.core.units import size_gb
+
+from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CommandError, Runtime
+
+# keep/delete, description, created, size, why: 80 columns with a 16-character reason
+DESCRIPTION_WIDTH = 27
+
+
+def check_selector(selector: str | None) -> str:
+    selector = selector or MANAGED_SELECTOR
+    try:
+        parse_selector(selector)
+    except LabelError as exc:
+        raise CommandError(f"-l {selector!r}: {exc}") from None
+    return selector
+
+
+def _read(session: Session, selector: str) -> list[Snapshot]:
+    try:
+        return session.fresh_snapshots(selector)
+    except Exception as exc:  # explained in one line, never a traceback
+        code = getattr(exc, "code", None)
+        exit_code = 2 if code in ("unauthorized", "forbidden") else EXIT_FAILED
+        raise CommandError(f"could not read the snapshots: {explain(exc)}", exit_code) from None
+
+
+def run_prune(
+    session: Session,
+    runtime: Runtime,
+    *,
+    selector: str | None,
+    keep_last: int | None,
+    apply: bool,
+    as_json: bool,
+) -> int:
+    if keep_last is None:
+        raise CommandError("give a keep rule: --keep-last N keeps the newest N per server")
+    selector = check_selector(selector)
+    if apply and session.read_only:
+        raise CommandError(
+            f"read-only ({session.api.read_only_reason}): --apply would delete snapshots; "
+            "nothing was sent"
+        )
+    plan = plan_retention(_read(session, selector), keep_last, selector)
+    show_plan(runtime, plan, as_json, applying=apply)
+    if not apply:
+        return EXIT_OK
+    if not plan.delete:
+        return EXIT_OK
+    # Right before deleting: the snapshots as they are now, and the plan from them.
+    fresh = plan_retention(_read(session, selector), keep_last, selector)
+    change = plan_change(plan, fresh)
+    if change:
+        if as_json:
+            runtime.json(
+                {
+                    "type": "plan_changed",
+                    "now_deleted": [s.id for s in change.now_deleted],
+                    "no_longer_deleted": [s.id for s in change.now_kept],
+                }
+            )
+        else:
+            runtime.print("The snapshots changed since the plan was made; deleting this instead:")
+            for line in change.lines():
+                runtime.print(f"  {line}")
+    return _delete(session, runtime, fresh, as_json)
+
+
+def _delete(session: Session, runtime: Runtime, plan: RetentionPlan, as_json: bool) -> int:
+    doomed = plan.delete
+    if not doomed:
+        runtime.print("Nothing to delete any more.")
+        return EXIT_OK
+    by_id = {s.id: s for s in doomed}
+    last = DeletionProgress(0, len(doomed), (), ())
+
+    def progress(report: DeletionProgress) -> None:
+        nonlocal last
+        new_ids = report.deleted[len(last.deleted) :]
+        new_failures = report.failures[len(last.failures) :]
+        last = report
+        for image_id in new_ids:
+            snap = by_id.get(image_id)
+            if as_json:
+                runtime.json({"type": "deleted", "snapshot_id": image_id})
+            else:
+                name = snap.description if snap else image_id
+                runtime.note(f"[{report.done}/{report.total}] deleted {name} (#{image_id})")
+        for failure in new_failures:
+            if as_json:
+                runtime.json({"type": "delete_failed", "error": failure})
+            else:
+                runtime.note(f"[{report.done}/{report.total}] not deleted: {failure}")
+
+    report = session.delete_snapshots(doomed, progress, pace=runtime.wait)
+    freed = sum(by_id[i].image_size_gb or 0.0 for i in report.deleted if i in by_id)
+    interrupted = runtime.stopped and report.done < report.total
+    code = EXIT_INTERRUPTED if interrupted else (EXIT_FAILED if report.failures else EXIT_OK)
+    if as_json:
+        runtime.json(
+            {
+                "type": "summary",
+                "planned": len(doomed),
+                "deleted": len(report.deleted),
+                "failed": len(report.failures),
+                "not_attempted": report.total - report.done,
+                "freed_gb": round(freed, 1),
+                "exit_code": code,
+            }
+        )
+    else:
+        line = f"Deleted {len(report.deleted)} of {len(doomed)} snapshots, freeing {size_gb(freed)}"
+        if report.failures:
+            line += f"; {len(report.failures)} failed"
+        if interrupted:
+            line += f"; interrupted: {report.total - report.done} not attempted"
+        runtime.print(line + ".")
+    return code
+
+
+def _created(snapshot: Snapshot) -> str:
+    if snapshot.created is None:
+        return "-"
+    return datetime.fromtimestamp(snapshot.created, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+def _row(verb: str, snapshot: Snapshot, why: str) -> str:
+    description = snapshot.description or f"#{snapshot.id}"
+    if len(description) > DESCRIPTION_WIDTH:
+        # cut in the middle: the end (usually the date and time) tells snapshots apart
+        head = (DESCRIPTION_WIDTH - 1) // 2
+        tail = DESCRIPTION_WIDTH - 1 - head
+        description = description[:head] + "…" + description[-tail:]
+    return (
+        f"  {verb:<6} {description:<{DESCRIPTION_WIDTH}} {_created(snapshot)}  "
+        f"{size_gb(snapshot.image_size_gb):>7}  {why}"
+    ).rstrip()
+
+
+def plan_rows(plan: RetentionPlan) -> list[tuple[str, Snapshot, str, str]]:
+    """(server name, snapshot, keep/delete, why) for every snapshot the plan is about,
+    per server, newest first."""
+    rows = []
+    n = plan.keep_newest
+    for server in plan.servers:
+        entries = [(s, "keep", f"newest {n}") for s in server.keep]
+        entries += [(s, "delete", f"past newest {n}") for s in server.delete]
+        entries += [(s, "keep", why) for s, why in server.spared]
+        entries.sort(key=lambda e: (-(e[0].created or 0.0), -e[0].id))
+        rows += [(server.server_name, s, verb, why) for s, verb, why in entries]
+    return rows
+
+
+def show_plan(runtime: Runtime, plan: RetentionPlan, as_json: bool, applying: bool) -> None:
+    rows = plan_rows(plan)
+    if as_json:
+        for server_name, snap, verb, why in rows:
+            runtime.json(
+                {
+                    "type": "plan",
+                    "server": server_name,
+                    "server_id": snap.server_id,
+                    "snapshot_id": snap.id,
+                    "description": snap.description,
+                    "created": _created(snap) if snap.created else None,
+                    "size_gb": snap.image_size_gb,
+                    "action": verb,
+                    "reason": why,
+                }
+            )
+        runtime.json(
+            {
+                "type": "plan_summary",
+                "selector": plan.selector,
+                "keep_last": plan.keep_newest,
+                "delete": len(plan.delete),
+                "keep": len(plan.keep),
+                "servers": len(plan.servers),
+                "frees_gb": round(plan.freed_gb, 1),
+                "ignored": plan.ignored,
+            }
+        )
+        return
+    runtime.print(
+        f"Retention plan: keep the newest {plan.keep_newest} per server ({plan.selector})"
+    )
+    current = None
+    for server_name, snap, verb, why in rows:
+        if server_name != current:
+            current = server_name
+            runtime.print(f"{server_name}")
+        runtime.print(_row(verb, snap, why))
+    if not rows:
+        runtime.print(f"No snapshots match {plan.selector}.")
+    servers = len({p.server_id for p in plan.servers if p.delete})
+    verb = "Deleting" if applying else "Would delete"
+    line = (
+        f"{verb} {len(plan.delete)} snapshots on {servers} servers, freeing "
+        f"{size_gb(plan.freed_gb)}; keeping {len(plan.keep)}."
+    )
+    if not applying and plan.delete:
+        line += " Run again with --apply to delete them."
+    runtime.print(textwrap.fill(line, width=80))

@@ -1,0 +1,174 @@
+"""`hsnap-tui snapshot`: the console's `s`, for cron — the same session, job engine,
+template, labels and lock policy; progress on stderr, one result line per job on stdout."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from hsnap_tui.core.fleet import FleetState
+from hsnap_tui.core.jobs import Job, JobState, LockPolicy
+from hsnap_tui.core.labels import LabelError, parse_selector
+from hsnap_tui.core.models import Server
+from hsnap_tui.core.naming import DEFAULT_LABELS, TemplateError, check_labels, check_template
+from hsnap_tui.core.session import Session
+
+from .common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    CommandError,
+    Runtime,
+    load_fleet,
+)
+from .progress import JobDisplay
+
+ENDED_BADLY = frozenset({JobState.FAILED, JobState.SKIPPED, JobState.CANCELLED})
+
+
+@dataclass(frozen=True)
+class SnapshotRequest:
+    """What was asked, checked before anything is sent."""
+
+    names: tuple[str, ...]
+    selector: str | None
+    everything: bool
+    template: str
+    labels: dict[str, str]
+    policy: LockPolicy
+    wait: bool
+
+
+def check_request(
+    names: Iterable[str],
+    selector: str | None,
+    everything: bool,
+    template: str,
+    labels: Iterable[str],
+    if_locked: str,
+    wait: bool,
+) -> SnapshotRequest:
+    names = tuple(names)
+    chosen = sum([bool(names), selector is not None, everything])
+    if chosen == 0:
+        raise CommandError("say which servers: their names, -l SELECTOR, or --all")
+    if chosen > 1:
+        raise CommandError("give server names, -l SELECTOR or --all — one of them")
+    if selector is not None:
+        try:
+            parse_selector(selector)
+        except LabelError as exc:
+            raise CommandError(f"-l {selector!r}: {exc}") from None
+    try:
+        check_template(template)
+    except TemplateError as exc:
+        raise CommandError(f"--description: {exc}") from None
+    text = ", ".join([DEFAULT_LABELS, *labels])
+    try:
+        parsed = check_labels(text)
+    except TemplateError as exc:
+        raise CommandError(f"--label: {exc}") from None
+    return SnapshotRequest(
+        names, selector, everything, template, parsed, LockPolicy(if_locked), wait
+    )
+
+
+def pick_servers(fleet: FleetState, request: SnapshotRequest) -> list[Server]:
+    servers = sorted(fleet.servers.values(), key=lambda s: (s.name, s.id))
+    if request.everything:
+        if not servers:
+            raise CommandError("--all: this project has no servers")
+        return servers
+    if request.selector is not None:
+        wanted = parse_selector(request.selector)
+        picked = [s for s in servers if wanted.matches(s.labels)]
+        if not picked:
+            raise CommandError(f"-l {request.selector!r}: no server has matching labels")
+        return picked
+    by_name = {s.name: s for s in servers}
+    unknown = [n for n in request.names if n not in by_name]
+    if unknown:
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name, list(by_name), n=1)
+            hints.append(f"{name} (did you mean {close[0]}?)" if close else name)
+        raise CommandError(f"no server named {', '.join(hints)} in this project")
+    seen: dict[int, Server] = {}
+    for name in request.names:
+        seen.setdefault(by_name[name].id, by_name[name])
+    return list(seen.values())
+
+
+def run_snapshot(
+    session: Session, runtime: Runtime, request: SnapshotRequest, as_json: bool
+) -> int:
+    if session.read_only:
+        raise CommandError(
+            f"read-only ({session.api.read_only_reason}): snapshot would change the project; "
+            "nothing was sent"
+        )
+    fleet = load_fleet(session, runtime)
+    servers = pick_servers(fleet, request)
+    started = runtime.clock()
+    jobs, refused = session.submit(servers, request.template, request.labels, request.policy)
+    for server, reason in refused:  # not in a fresh session; kept honest anyway
+        runtime.note(f"hsnap-tui: {server.name}: {reason}")
+    ids = [j.id for j in jobs]
+    display = JobDisplay(runtime, jobs, as_json=as_json)
+    interrupted = False
+    with display:
+        while True:
+            result = session.tick()
+            current = [session.jobs.get(i) for i in ids]
+            display.update([j for j in current if j is not None], result.events)
+            if request.wait:
+                if not session.jobs.needs_step():
+                    break
+            elif all(_accepted(j) for j in current if j is not None):
+                break
+            if runtime.wait(result.next_delay):
+                interrupted = True
+                break
+    final = [j for j in (session.jobs.get(i) for i in ids) if j is not None]
+    if interrupted:
+        return _interrupted(session, runtime, display, ids, as_json, started)
+    if not request.wait:
+        display.accepted(final)
+    code = EXIT_OK
+    if any(j.state in ENDED_BADLY or j.duplicates for j in final) or refused:
+        code = EXIT_FAILED
+    display.summary(final, session.budget.sent, runtime.clock() - started, code)
+    return code
+
+
+def _accepted(job: Job) -> bool:
+    """The API has the request (running), or the job has ended."""
+    return job.state == JobState.RUNNING or not job.active
+
+
+def _interrupted(
+    session: Session,
+    runtime: Runtime,
+    display: JobDisplay,
+    ids: list[int],
+    as_json: bool,
+    started: float,
+) -> int:
+    """Ctrl-C: cancel what has not been sent, say what Hetzner is still finishing."""
+    for job_id in ids:
+        job = session.jobs.get(job_id)
+        if job is not None and job.state in (JobState.QUEUED, JobState.WAITING):
+            session.cancel(job_id)
+    final = [j for j in (session.jobs.get(i) for i in ids) if j is not None]
+    display.interrupted(final)
+    display.summary(final, session.budget.sent, runtime.clock() - started, EXIT_INTERRUPTED)
+    return EXIT_INTERRUPTED
+
+
+__all__ = [
+    "SnapshotRequest",
+    "check_request",
+    "pick_servers",
+    "run_snapshot",
+]
