@@ -446,3 +446,53 @@ def test_servers_table_fits_80_columns_and_names_the_lock(env):
     assert all(len(line) <= 80 for line in lines)
     prod = [s for s in sim.world.servers.values() if s["labels"].get("env") == "prod"]
     assert lines[-1] == f"{len(prod)} of {len(sim.world.servers)} servers, 1 locked"
+
+
+# ---- a real process and a real Ctrl-C -------------------------------------------------
+
+
+def test_sigint_during_a_wait_in_a_real_process(make_sim, tmp_path):
+    """`hsnap-tui snapshot` as cron runs it, interrupted by SIGINT while one server
+    waits for another tool's lock and the other's snapshot is being made."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    sim = make_sim()  # a stopped clock: the lock and the snapshot stay as they are
+    sim.start_action(server_id(sim, "web-prod-01"), "rebuild", 3000)
+    env = {
+        **os.environ,
+        "HCLOUD_TOKEN": sim.token,
+        "HCLOUD_ENDPOINT": sim.url,
+        "HSNAP_STATE_DIR": str(tmp_path / "state"),
+        "HSNAP_LOG_DIR": str(tmp_path / "logs"),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hsnap_tui", "snapshot", "web-prod-01", "db-prod-01"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not posts(sim):  # the unlocked server's snapshot has been asked for
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no create_image within 30 s"
+            time.sleep(0.05)
+        time.sleep(0.3)  # back in its wait
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "web-prod-01  cancelled  nothing was sent" in out
+    assert "db-prod-01   running    Hetzner is still finishing image" in out
+    assert "Traceback" not in err
+    assert "2 snapshot jobs: 1 running, 1 cancelled" in out
+    assert len(posts(sim)) == 1
+    assert sim.token not in out + err

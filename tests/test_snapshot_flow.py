@@ -182,7 +182,7 @@ async def test_activity_view_shows_outcomes_and_the_audit_log(sim):
         row = [str(c) for c in jobs.get_row("1")]
         job = app.jobs.get(1)
         assert row[2] == "succeeded" and row[3] == "100%"
-        assert row[5] == str(job.image_id) and row[6].endswith("GiB")
+        assert row[5] == str(job.image_id) and row[6].endswith(" GB")
         audit = app.screen.query_one("#audit", DataTable)
         [entry] = [[str(c) for c in audit.get_row_at(i)] for i in range(audit.row_count)]
         assert entry[1] == f"POST /servers/{web}/actions/create_image"
