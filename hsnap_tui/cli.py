@@ -95,6 +95,16 @@ def _connection_options(parser: argparse.ArgumentParser, *, sub: bool) -> None:
     )
 
 
+def _lock_timeout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= value <= 7 * 86400:
+        raise argparse.ArgumentTypeError("give 0 (no limit) to 604800 seconds (a week)")
+    return value
+
+
 def _keep(text: str) -> int:
     try:
         return parse_keep(text)
@@ -141,6 +151,14 @@ def _commands(parser: argparse.ArgumentParser) -> None:
         choices=("wait", "skip"),
         default="wait",
         help="a locked server: wait until its action ends (default) or skip it",
+    )
+    snapshot.add_argument(
+        "--lock-timeout",
+        type=_lock_timeout,
+        default=3600.0,
+        metavar="SECONDS",
+        help="with --if-locked wait: skip a server still locked after this long "
+        "(default 3600; 0 waits as long as it takes)",
     )
     snapshot.add_argument(
         "--no-wait",

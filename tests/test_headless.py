@@ -496,3 +496,14 @@ def test_sigint_during_a_wait_in_a_real_process(make_sim, tmp_path):
     assert "2 snapshot jobs: 1 running, 1 cancelled" in out
     assert len(posts(sim)) == 1
     assert sim.token not in out + err
+
+
+def test_a_lock_that_outlasts_lock_timeout_skips_the_server(env):
+    sim = env
+    action = sim.start_action(server_id(sim, "web-prod-01"), "rebuild", 7200)
+    ran = run(sim, "snapshot", "web-prod-01", "db-prod-01", "--lock-timeout", "600")
+    assert ran.code == 1
+    line = next(x for x in ran.out.splitlines() if x.startswith("web-prod-01"))
+    assert line.startswith(f"web-prod-01  skipped    locked: #{action['id']} rebuild")
+    assert line.endswith("(still locked after 10m 00s)")
+    assert job_images(sim, "web-prod-01") == [] and len(job_images(sim, "db-prod-01")) == 1

@@ -127,6 +127,7 @@ class Job:
     labels: dict[str, str]  # what is sent: the operator's labels and the job label
     policy: LockPolicy
     context: str = ""
+    wait_limit: float | None = None  # WAIT: skip after this many seconds locked
     state: JobState = JobState.QUEUED
     rev: int = 0
     queued_at: float = 0.0  # wall clock
@@ -269,8 +270,11 @@ class JobEngine:
         template: str,
         labels: dict[str, str],
         policy: LockPolicy = LockPolicy.WAIT,
+        wait_limit: float | None = None,
     ) -> tuple[list[Job], list[tuple[Server, str]]]:
-        """Queue a job per server. Returns (queued, refused with the reason)."""
+        """Queue a job per server. Returns (queued, refused with the reason).
+        `wait_limit`: with WAIT, a server still locked this many seconds after the job
+        was queued is skipped (None: wait as long as it takes)."""
         check_template(template)
         queued, refused = [], []
         when = self.now()
@@ -289,6 +293,7 @@ class JobEngine:
                     labels={**labels, JOB_LABEL: uid},
                     policy=policy,
                     context=self.context,
+                    wait_limit=wait_limit,
                     queued_at=when,
                 )
                 self._jobs[job.id] = job
@@ -509,11 +514,16 @@ class JobEngine:
         # about to send again, or to give up by skipping: look first
         return job.state in CANCELLABLE and self._about_to_act(job, fleet, now)
 
-    @staticmethod
-    def _about_to_act(job: Job, fleet: FleetState, now: float) -> bool:
+    def _about_to_act(self, job: Job, fleet: FleetState, now: float) -> bool:
         if job.not_before is not None and now < job.not_before:
             return False
-        return not fleet.lock(job.server_id).held or job.policy == LockPolicy.SKIP
+        return not fleet.lock(job.server_id).held or self._skips(job)
+
+    def _skips(self, job: Job) -> bool:
+        """A lock ends this job as skipped: its policy, or it has waited long enough."""
+        if job.policy == LockPolicy.SKIP:
+            return True
+        return job.wait_limit is not None and self.now() - job.queued_at >= job.wait_limit
 
     def _look_for_images(self, fleet: FleetState, result: StepResult) -> None:
         now = self.clock()
@@ -723,7 +733,7 @@ class JobEngine:
         # its earlier request may land: only after this step's look found nothing of it
         must_look = job.maybe_landed and not job.landed and job.looked_step != self._step_no
         if lock.held:
-            if job.policy == LockPolicy.SKIP and must_look:
+            if self._skips(job) and must_look:
                 return  # no look this time (it failed): skip only once it has looked
             # a lock the picture now explains ends the backoff of an unexplained one
             reset = {"not_before": None, "lock_backoff": 0.0} if lock.actions else {}
@@ -889,7 +899,9 @@ class JobEngine:
         """The server is locked: skip the job or let it wait, naming the blocker."""
         blocking, blocking_id = describe_lock(fleet, job.server_id)
         changes.update(blocking=blocking, blocking_action_id=blocking_id)
-        if job.policy == LockPolicy.SKIP:
+        if self._skips(job):
+            if job.policy != LockPolicy.SKIP:
+                skip_note = f"skipped: still locked after {job.wait_limit / 60:.0f} min"
             self._end(job, JobState.SKIPPED, result, note=f"{skip_note} ({blocking})", **changes)
             return
         note = wait_note or job.note

@@ -225,8 +225,9 @@ class Session:
         template: str,
         labels: dict[str, str],
         policy: LockPolicy = LockPolicy.WAIT,
+        wait_limit: float | None = None,
     ) -> tuple[list[Job], list[tuple[Server, str]]]:
-        queued, refused = self.jobs.submit(servers, template, labels, policy)
+        queued, refused = self.jobs.submit(servers, template, labels, policy, wait_limit)
         if queued:
             self.refresher.request_fast()  # fresh locks for the new jobs
         return queued, refused

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from hsnap_tui.core.jobs import JOB_LABEL, Job, JobEvent, JobState
+from hsnap_tui.core.jobs import JOB_LABEL, Job, JobEvent, JobState, LockPolicy
 from hsnap_tui.core.units import duration, size_gb
 
 from .common import Runtime
@@ -45,7 +45,10 @@ def result_line(job: Job, name_width: int, now: float) -> str:
             parts.append(f"a late request also made {extra}: delete it")
         return f"{name}  {state:<9}  " + "  ".join(parts)
     if job.state == JobState.SKIPPED:
-        return f"{name}  {state:<9}  locked: {job.blocking or 'locked'}"
+        waited = ""
+        if job.policy == LockPolicy.WAIT and job.wait_limit is not None:
+            waited = f" (still locked after {duration(job.wait_limit)})"
+        return f"{name}  {state:<9}  locked: {job.blocking or 'locked'}{waited}"
     if job.state == JobState.FAILED:
         request = f" (request ID {job.request_id})" if job.request_id else ""
         return f"{name}  {state:<9}  {job.error_code}: {job.error_message}{request}"
@@ -80,6 +83,13 @@ def job_json(job: Job) -> dict:
         "duplicates": list(job.duplicates),
         "job_label": f"{JOB_LABEL}={job.uid}",
     }
+
+
+def change_text(job: Job) -> str:
+    """A state change as one log line says it (stderr is not a terminal)."""
+    if job.state == JobState.RUNNING:
+        return f"snapshotting: image {job.image_id}, action {job.action_id}"
+    return job_state_text(job)
 
 
 class JobDisplay:
@@ -141,7 +151,7 @@ class JobDisplay:
             if self.seen.get(job.id) != state:
                 self.seen[job.id] = state
                 if not self.bars and job.active:
-                    self.runtime.note(f"{job.server_name.ljust(self.width)}  {job_state_text(job)}")
+                    self.runtime.note(f"{job.server_name.ljust(self.width)}  {change_text(job)}")
             if self.progress is not None:
                 self._bar(job)
             if not job.active and job.id not in self.reported:
@@ -169,7 +179,9 @@ class JobDisplay:
             del self.tasks[job.id]
             return
         completed = 100 if job.state == JobState.SUCCEEDED else job.progress
-        self.progress.update(task, completed=completed, state=job_state_text(job))
+        # the bar shows the percentage: the words only say what the job is doing
+        words = "snapshotting" if job.state == JobState.RUNNING else job_state_text(job)
+        self.progress.update(task, completed=completed, state=words)
 
     def _ended(self, job: Job, now: float, late: bool = False) -> None:
         self.duplicates[job.id] = job.duplicates

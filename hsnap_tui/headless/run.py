@@ -66,6 +66,7 @@ def _run(args: argparse.Namespace, runtime: Runtime) -> int:
             args.label,
             args.if_locked,
             wait=not args.no_wait,
+            lock_timeout=args.lock_timeout or None,
         )
     elif command == "prune":
         if args.keep_last is None:

@@ -38,6 +38,7 @@ class SnapshotRequest:
     labels: dict[str, str]
     policy: LockPolicy
     wait: bool
+    lock_timeout: float | None = None
 
 
 def check_request(
@@ -48,6 +49,7 @@ def check_request(
     labels: Iterable[str],
     if_locked: str,
     wait: bool,
+    lock_timeout: float | None = None,
 ) -> SnapshotRequest:
     names = tuple(names)
     chosen = sum([bool(names), selector is not None, everything])
@@ -70,7 +72,7 @@ def check_request(
     except TemplateError as exc:
         raise CommandError(f"--label: {exc}") from None
     return SnapshotRequest(
-        names, selector, everything, template, parsed, LockPolicy(if_locked), wait
+        names, selector, everything, template, parsed, LockPolicy(if_locked), wait, lock_timeout
     )
 
 
@@ -111,7 +113,9 @@ def run_snapshot(
     fleet = load_fleet(session, runtime)
     servers = pick_servers(fleet, request)
     started = runtime.clock()
-    jobs, refused = session.submit(servers, request.template, request.labels, request.policy)
+    jobs, refused = session.submit(
+        servers, request.template, request.labels, request.policy, request.lock_timeout
+    )
     for server, reason in refused:  # not in a fresh session; kept honest anyway
         runtime.note(f"hsnap-tui: {server.name}: {reason}")
     ids = [j.id for j in jobs]
