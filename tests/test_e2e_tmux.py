@@ -238,3 +238,24 @@ def test_the_original_story_locked_server_inspected_then_snapshotted(start):
     session.keys("3")
     screen = session.wait_for("succeeded", "201 created")
     assert "web-prod-01" in screen
+
+
+def test_headless_snapshot_on_a_terminal_shows_bars_then_the_results(tmp_path, make_sim):
+    """`hsnap-tui snapshot` in an 80x24 terminal: a progress bar per job on stderr while
+    Hetzner makes the images, then one result line per server and the summary."""
+    sim = make_sim()  # stopped: the snapshots move only when the test advances the clock
+    env = f"HCLOUD_TOKEN={shlex.quote(sim.token)} HCLOUD_ENDPOINT={shlex.quote(sim.url)}"
+    command = f"env {env} {hsnap_command()} snapshot web-prod-01 db-prod-01 --refresh 1"
+    session = Tmux(command, tmp_path / "home", 80, 24)
+    try:
+        screen = session.wait_for("web-prod-01", "db-prod-01", "snapshotting", "0:00:0")
+        assert "━" in screen  # the bars
+        sim.advance(3600)  # both snapshots finish
+        screen = session.wait_for("2 snapshot jobs: 2 succeeded", "EXITED:0")
+        lines = screen.splitlines()
+        assert any(line.startswith("web-prod-01  succeeded  image ") for line in lines)
+        assert any(line.startswith("db-prod-01   succeeded  image ") for line in lines)
+        assert "snapshotting" not in screen  # the bars are gone
+        assert sim.token not in screen
+    finally:
+        session.close()
