@@ -85,11 +85,18 @@ class _Recorded:
         session.budget.charge = charged
 
 
-def _session(sim: Simulator, name: str, job_ids) -> Session:
+def _session(sim: Simulator, name: str, job_ids, fleet_view: bool = True) -> Session:
     api = HetznerApi(TOKEN, sim.url, timeout=TIMEOUT)
     # no proxy lookups in the environment on every request: 3 ms each, here
     api.client._client._session.trust_env = False
-    return Session(api, name=name, clock=sim.clock.now, now=sim.clock.now, job_ids=job_ids)
+    return Session(
+        api,
+        name=name,
+        clock=sim.clock.now,
+        now=sim.clock.now,
+        job_ids=job_ids,
+        fleet_view=fleet_view,
+    )
 
 
 def run_seed(seed: int, observers=()) -> SeedOutcome:
@@ -118,7 +125,9 @@ def _run(rng: random.Random, sims: dict[str, Simulator], outcome: SeedOutcome) -
     job_ids = count(1)
     console_a = _session(sims["A"], "A", job_ids)
     console_b = _session(sims["B"], "B", job_ids)
-    cron_a = _session(sims["A"], "A-cron", job_ids)  # a second run on project A
+    # a second run on project A: a headless `snapshot` (no fleet view; running jobs
+    # are stepped with the action poll alone)
+    cron_a = _session(sims["A"], "A-cron", job_ids, fleet_view=False)
     project = {console_a: "A", console_b: "B", cron_a: "A"}
     workspace = Workspace(console_a)
     recorded = {s: _Recorded(s, sims[project[s]]) for s in project}
@@ -171,7 +180,9 @@ def _events(rng, sims, workspace, console_a, console_b, cron_a, project, offline
         if servers:
             picked = rng.sample(servers, k=min(len(servers), rng.randint(1, 3)))
             policy = LockPolicy.SKIP if rng.random() < 0.15 else LockPolicy.WAIT
-            session.submit(picked, rng.choice(TEMPLATES), {"managed-by": "hsnap"}, policy)
+            # cron's `--lock-timeout`: skip a server still locked after it
+            limit = rng.choice((None, 30.0, 120.0)) if session is cron_a else None
+            session.submit(picked, rng.choice(TEMPLATES), {"managed-by": "hsnap"}, policy, limit)
     if rng.random() < 0.08:  # another tool locks a server
         sim = sims[rng.choice("AB")]
         server_id = rng.choice(sorted(sim.world.servers))
