@@ -507,3 +507,14 @@ def test_a_lock_that_outlasts_lock_timeout_skips_the_server(env):
     assert line.startswith(f"web-prod-01  skipped    locked: #{action['id']} rebuild")
     assert line.endswith("(still locked after 10m 00s)")
     assert job_images(sim, "web-prod-01") == [] and len(job_images(sim, "db-prod-01")) == 1
+
+
+def test_action_finished_shows_start_end_and_duration(env):
+    sim = env
+    action = sim.start_action(server_id(sim, "db-prod-01"), "poweroff", 90)
+    sim.advance(600)
+    ran = run(sim, "action", f"#{action['id']}")
+    assert ran.code == 0
+    assert "   Status  success" in ran.out
+    assert "Duration  1m 30s\n" in ran.out
+    assert "Finished  2026-11-26 12:01:30 UTC  (8 minutes ago)" in ran.out

@@ -39,7 +39,8 @@ def result_line(job: Job, name_width: int, now: float) -> str:
     name = job.server_name.ljust(name_width)
     state = job.state.value
     if job.state == JobState.SUCCEEDED:
-        parts = [f"image {job.image_id}", size_gb(job.image_size_gb), duration(job.elapsed(now))]
+        size = size_gb(job.image_size_gb)
+        parts = [f"image {job.image_id}", f"{size:>7}", duration(job.elapsed(now))]
         if job.duplicates:
             extra = ", ".join(str(i) for i in job.duplicates)
             parts.append(f"a late request also made {extra}: delete it")
