@@ -34,10 +34,11 @@ class ConfigError(Exception):
 
 
 NO_TOKEN = (
-    "hsnap-tui needs a Hetzner Cloud API token.\n"
-    "  Set HCLOUD_TOKEN to a token of your project (Cloud Console → Security → API tokens),\n"
+    "a Hetzner Cloud API token is needed.\n"
+    "  Set HCLOUD_TOKEN to a token of your project\n"
+    "  (Cloud Console → Security → API tokens),\n"
     "  or create a context with the hcloud CLI (`hcloud context create NAME`),\n"
-    "  or try it first without one:  hsnap-tui --demo"
+    "  or try the console first without one:  hsnap-tui --demo"
 )
 
 
@@ -186,8 +187,9 @@ def resolve(
             warnings=config.warnings if config else (),
         )
 
-    # 1. an explicit variable
-    variable = token_env or ("HCLOUD_TOKEN" if "HCLOUD_TOKEN" in env else None)
+    # 1. an explicit variable (a --context flag beats HCLOUD_TOKEN: it names a project)
+    exported = "HCLOUD_TOKEN" if "HCLOUD_TOKEN" in env and not context else None
+    variable = token_env or exported
     if variable is not None:
         if variable not in env:
             raise ConfigError(f"--token-env {variable}: that variable is not set.\n{NO_TOKEN}")

@@ -33,7 +33,9 @@ class Rig:
         # the whole project's budget: these tests force a poll on every tick
         options.setdefault("budget", 1.0)
         self.sim = sim
-        self.api = HetznerApi(sim.token, sim.url, timeout=timeout)
+        # the first read (the fleet, its schemas compiled by the contract checks) with
+        # time to spare on a loaded machine; the test's own timeout from then on
+        self.api = HetznerApi(sim.token, sim.url, timeout=max(timeout, 10.0))
         path = tmp_path / "audit.jsonl" if tmp_path else None
         self.audit = AuditLog(path, context="test", endpoint=sim.url, now=sim.clock.now)
         self.session = Session(
@@ -48,6 +50,7 @@ class Rig:
         self.engine = self.session.jobs
         self.events = []
         self.session.tick()
+        self.api.client._client._timeout = timeout
 
     def server(self, name: str) -> Server:
         return next(s for s in self.session.fleet.servers.values() if s.name == name)

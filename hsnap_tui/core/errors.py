@@ -93,10 +93,24 @@ class Explanation:
     request_id: str | None = None
 
     def __str__(self) -> str:
-        text = f"{self.summary} — {self.meaning}. {self.advice[:1].upper()}{self.advice[1:]}."
+        advice = self.advice
+        if not advice.startswith("hsnap-tui"):
+            advice = advice[:1].upper() + advice[1:]
+        if _same(self.summary, self.meaning):  # the API's message said it already
+            text = f"{self.summary}. {advice}."
+        else:
+            text = f"{self.summary} — {self.meaning}. {advice}."
         if self.request_id:
             text += f" (request ID {self.request_id} for Hetzner support)"
         return text
+
+
+def _same(a: str, b: str) -> bool:
+    def norm(text: str) -> str:
+        text = text.strip().rstrip(".").lower()
+        return text[4:] if text.startswith("the ") else text
+
+    return norm(a) == norm(b)
 
 
 def explain_error(exc: BaseException) -> Explanation:

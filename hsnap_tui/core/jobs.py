@@ -381,7 +381,7 @@ class JobEngine:
     def _end(self, job: Job, state: JobState, result: StepResult, **changes) -> Job | None:
         if state != JobState.SUCCEEDED and "landed" not in changes:
             changes = {**self._afterlife(job), **changes}
-        ended = self._update(job, state=state, finished_at=self.now(), **changes)
+        ended = self._update(job, state=state, **{"finished_at": self.now(), **changes})
         if ended is not None:
             result.events.append(JobEvent(ended, event_text(ended)))
         return ended
@@ -426,7 +426,7 @@ class JobEngine:
             return
         result.watched = {i: a for i, a in actions.items() if i in watch}
         now = self.clock()
-        finished: list[Job] = []
+        finished: list[tuple[Job, Action]] = []
         for action_id, job in running.items():
             action = actions.get(action_id)
             if action is None:
@@ -452,7 +452,7 @@ class JobEngine:
                     failing_since=None,
                 )
             elif action.status == "success":
-                finished.append(job)
+                finished.append((job, action))
             else:
                 self._end(
                     job,
@@ -469,19 +469,26 @@ class JobEngine:
         if finished:
             self._finished(finished, result)
 
-    def _finished(self, jobs: list[Job], result: StepResult) -> None:
+    def _finished(self, done: list[tuple[Job, Action]], result: StepResult) -> None:
         """Jobs whose action succeeded: their images (for the size), read by label in
         one batched lookup — which also finds a second image an earlier request of a
-        job made after all, to report it."""
+        job made after all, to report it. They end when the action did, not when the
+        poll noticed (a poll paced by the budget may come a minute later)."""
         try:
-            found: dict[str, list[Snapshot]] | None = self._images_of(jobs)
+            found: dict[str, list[Snapshot]] | None = self._images_of([j for j, _ in done])
         except (APIException, requests.RequestException, ValueError, KeyError, TypeError):
             found = None  # the size shows after the next full refresh
-        for job in jobs:
+        for job, action in done:
             mine = (found or {}).get(job.uid, [])
             image = next((i for i in mine if i.id == job.image_id), None)
-            extra = tuple(sorted(i.id for i in mine if i.id != job.image_id))
-            self._succeed(job, image, result, **({"duplicates": extra} if extra else {}))
+            changes: dict = {
+                "duplicates": tuple(sorted(i.id for i in mine if i.id != job.image_id))
+            }
+            if not changes["duplicates"]:
+                del changes["duplicates"]
+            if action.finished is not None:
+                changes["finished_at"] = self._local(action.finished)
+            self._succeed(job, image, result, **changes)
 
     def _succeed(self, job: Job, image: Snapshot | None, result: StepResult, **changes) -> None:
         values = {
