@@ -112,7 +112,12 @@ def _keep(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+EXIT_CODES = "exit codes:\n"
+USAGE_EXIT = "  2  bad input or setup: no token, a rejected token, a bad selector…\n130  Ctrl-C"
+
+
 def _commands(parser: argparse.ArgumentParser) -> None:
+    raw = argparse.RawDescriptionHelpFormatter
     commands = parser.add_subparsers(
         dest="command",
         metavar="COMMAND",
@@ -122,10 +127,13 @@ def _commands(parser: argparse.ArgumentParser) -> None:
     snapshot = commands.add_parser(
         "snapshot",
         help="snapshot servers, exactly once each, and wait for them",
-        description="Snapshot the named servers, those matching -l, or --all, through the "
-        "console's job engine (exactly one image per server, locks waited for or skipped). "
-        "Progress on stderr, one result line per server on stdout. Exit 0 when every "
-        "snapshot was made, 1 when one failed or was skipped, 2 for bad input, 130 on Ctrl-C.",
+        description="Snapshot the named servers (or IDs), those whose labels match -l, or\n"
+        "--all, through the console's job engine: exactly one image per server, locks\n"
+        "waited for or skipped. Progress on stderr, one result line per server on\n"
+        "stdout.",
+        epilog=EXIT_CODES + "  0  every snapshot was made (or, with --no-wait, accepted)\n"
+        "  1  one failed or was skipped, or a late request made a second image\n" + USAGE_EXIT,
+        formatter_class=raw,
     )
     snapshot.add_argument("servers", nargs="*", metavar="SERVER", help="server names")
     snapshot.add_argument(
@@ -136,8 +144,8 @@ def _commands(parser: argparse.ArgumentParser) -> None:
         "--description",
         metavar="TEMPLATE",
         default=DEFAULT_TEMPLATE,
-        help=f"the snapshot's description; {{server}} {{id}} {{date}} {{time}} "
-        f"(default {DEFAULT_TEMPLATE.replace('{', '{{').replace('}', '}}')})",
+        help="the snapshot's description; {server} {id} {date} {time} "
+        f"(default {DEFAULT_TEMPLATE})",
     )
     snapshot.add_argument(
         "--label",
@@ -172,14 +180,18 @@ def _commands(parser: argparse.ArgumentParser) -> None:
         "prune",
         help="delete old snapshots by a keep rule (a dry run without --apply)",
         description="Plan retention per server over the snapshots labelled "
-        f"{MANAGED_SELECTOR} (or -l), print the plan, and delete only with --apply, after "
-        "re-reading the snapshots. Deletions are paced by the API budget.",
+        f"{MANAGED_SELECTOR}\n(or those -l picks by their own labels), print the plan, "
+        "and delete only\nwith --apply, after re-reading the snapshots. Deletions are "
+        "paced by the API\nbudget.",
+        epilog=EXIT_CODES + "  0  the plan was printed (and, with --apply, carried out)\n"
+        "  1  a deletion failed, or the snapshots could not be read\n" + USAGE_EXIT,
+        formatter_class=raw,
     )
     prune.add_argument(
         "-l",
         "--selector",
         metavar="SELECTOR",
-        help=f"the snapshots to consider (default {MANAGED_SELECTOR})",
+        help=f"the snapshots to consider, by their labels (default {MANAGED_SELECTOR})",
     )
     prune.add_argument("--keep-last", type=_keep, metavar="N", help="keep the newest N per server")
     prune.add_argument("--apply", action="store_true", help="delete what the plan says")
@@ -189,9 +201,13 @@ def _commands(parser: argparse.ArgumentParser) -> None:
     action = commands.add_parser(
         "action",
         help="look an action up by ID (or explain a request ID / error message)",
-        description="Print an action: command, status, progress, times, resources, error. "
-        "Given a request (correlation) ID or a pasted error message, explain it instead "
-        "(exit 2). Exit 1 when there is no such action.",
+        description="Print an action: command, status, progress, times, resources, error.\n"
+        "Given a request (correlation) ID or a pasted error message, explain it instead.",
+        epilog=EXIT_CODES + "  0  the action was shown (with --follow: it ended in success)\n"
+        "  1  no such action; it ended in error (--follow); the API did not answer\n"
+        "  2  a request ID or an error message, not an action ID; bad input; no token\n"
+        "130  Ctrl-C",
+        formatter_class=raw,
     )
     action.add_argument("action", metavar="ID-OR-TEXT", help="an action ID, or pasted text")
     action.add_argument("--follow", action="store_true", help="follow it until it ends")
@@ -201,8 +217,12 @@ def _commands(parser: argparse.ArgumentParser) -> None:
     servers = commands.add_parser(
         "servers",
         help="the fleet with status, locks and last snapshots",
-        description="Every server with its status, what holds its lock, type, location, "
-        "IP and the age of its last snapshot.",
+        description="Every server with its status, type, location, IP and the age of its\n"
+        "last snapshot, and under each locked server what holds the lock. Scripts:\n"
+        "--json.",
+        epilog=EXIT_CODES + "  0  the servers were shown\n"
+        "  1  the API could not be reached for 2 minutes\n" + USAGE_EXIT,
+        formatter_class=raw,
     )
     servers.add_argument(
         "-l", "--selector", metavar="SELECTOR", help="only servers whose labels match"

@@ -195,8 +195,10 @@ def test_ctrl_c_while_waiting_cancels_what_was_not_sent_and_exits_130(env):
     ran = run(sim, "snapshot", "web-prod-01", "db-prod-01", interrupt_after=20)
     assert ran.code == 130
     assert "web-prod-01  cancelled  nothing was sent" in ran.out
-    assert "db-prod-01   running    Hetzner is still finishing image" in ran.out
-    assert "Hetzner is still finishing 1 snapshot" in ran.err
+    job = next(j for j in ran.out.splitlines() if j.startswith("db-prod-01"))
+    image = job_images(sim, "db-prod-01")[0]
+    assert job.startswith(f"db-prod-01   running    image {image['id']}  action ")
+    assert "Hetzner is still finishing 1 snapshot;" in ran.err
     assert len(posts(sim)) == 1 and job_images(sim, "web-prod-01") == []
 
 
@@ -399,7 +401,7 @@ def test_action_failed_shows_the_error(env):
 def test_action_unknown_id_is_exit_1(env):
     ran = run(env, "action", "424242")
     assert ran.code == 1
-    assert "There is no action 424242 in this project." in ran.err
+    assert "hsnap-tui: there is no action 424242 in this project." in ran.err
 
 
 @pytest.mark.parametrize(
@@ -442,10 +444,11 @@ def test_servers_table_fits_80_columns_and_names_the_lock(env):
     assert ran.code == 0
     lines = ran.out.splitlines()
     assert lines[0].split() == ["Name", "Status", "Type", "Loc", "IP", "Last", "snap"]
-    assert f"  locked by #{action['id']} rebuild 0%" in lines
+    assert f"  locked: #{action['id']} rebuild 0%" in lines
     assert all(len(line) <= 80 for line in lines)
     prod = [s for s in sim.world.servers.values() if s["labels"].get("env") == "prod"]
-    assert lines[-1] == f"{len(prod)} of {len(sim.world.servers)} servers, 1 locked"
+    assert len(lines) == 1 + len(prod) + 1  # header, servers, the lock under its server
+    assert ran.err == f"{len(prod)} of {len(sim.world.servers)} servers, 1 locked\n"
 
 
 # ---- a real process and a real Ctrl-C -------------------------------------------------
@@ -491,7 +494,8 @@ def test_sigint_during_a_wait_in_a_real_process(make_sim, tmp_path):
             proc.kill()
     assert proc.returncode == 130, err
     assert "web-prod-01  cancelled  nothing was sent" in out
-    assert "db-prod-01   running    Hetzner is still finishing image" in out
+    assert "db-prod-01   running    image " in out
+    assert "Hetzner is still finishing 1 snapshot;" in err
     assert "Traceback" not in err
     assert "2 snapshot jobs: 1 running, 1 cancelled" in out
     assert len(posts(sim)) == 1
@@ -504,8 +508,7 @@ def test_a_lock_that_outlasts_lock_timeout_skips_the_server(env):
     ran = run(sim, "snapshot", "web-prod-01", "db-prod-01", "--lock-timeout", "600")
     assert ran.code == 1
     line = next(x for x in ran.out.splitlines() if x.startswith("web-prod-01"))
-    assert line.startswith(f"web-prod-01  skipped    locked: #{action['id']} rebuild")
-    assert line.endswith("(still locked after 10m 00s)")
+    assert line.startswith(f"web-prod-01  skipped    locked for 10m 00s: #{action['id']} rebuild")
     assert job_images(sim, "web-prod-01") == [] and len(job_images(sim, "db-prod-01")) == 1
 
 

@@ -30,7 +30,7 @@ from hcloud import APIException
 
 from .api import PER_PAGE, HetznerApi
 from .budget import RequestBudget
-from .errors import explain
+from .errors import Explanation, explain, explain_error
 from .fleet import FleetState
 from .models import Action, Snapshot
 
@@ -118,6 +118,7 @@ class Refresher:
         self.last_slow: float | None = None  # clock time of the last full list
         self.failures = 0
         self.last_error_code: str | int | None = None
+        self.last_explanation: Explanation | None = None  # of the last failure
         self.retry_at: float | None = None
         self.slow_failures = 0
         self.slow_retry_at: float | None = None
@@ -285,6 +286,7 @@ class Refresher:
                 # The locks and the jobs go on with the fast lane; the full list backs
                 # off on its own.
                 slow_error = explain(exc)
+                self.last_explanation = explain_error(exc)
                 self.slow_failures += 1
                 self.slow_retry_at = now + min(MAX_BACKOFF * 5, 10.0 * 2**self.slow_failures)
 
@@ -380,6 +382,7 @@ class Refresher:
                 delay = min(MAX_BACKOFF, max(delay, wait))
             self.throttled = self.budget.throttled = True
         self.retry_at = now + delay
+        self.last_explanation = explain_error(exc)
         return PollResult(None, (), explain(exc), delay, self.throttled, code)
 
     def pending(self) -> bool:

@@ -34,6 +34,8 @@ def size_gb(value: float | None) -> str:
     `4.2 GB`, `160.0 GB`, `1.2 TB`."""
     if value is None:
         return "-"
+    if value == 0:
+        return "0 GB"
     return humanize.naturalsize(value * 1000**3, format="%.1f")
 
 
@@ -43,3 +45,11 @@ def absolute(timestamp: float | None) -> str:
         return "—"
     moment = datetime.fromtimestamp(timestamp, tz=timezone.utc)
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def iso(timestamp: float | None) -> str | None:
+    """`2026-11-26T12:00:00Z` (ISO 8601, UTC) for machines; None for none."""
+    if timestamp is None:
+        return None
+    moment = datetime.fromtimestamp(round(timestamp), tz=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

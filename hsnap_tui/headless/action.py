@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import textwrap
 
+import requests
 from hcloud import APIException
 
 from hsnap_tui.core.actions import (
@@ -13,10 +14,10 @@ from hsnap_tui.core.actions import (
     not_found_message,
     parse_action_id,
 )
-from hsnap_tui.core.errors import explain
+from hsnap_tui.core.errors import explain, explain_error
 from hsnap_tui.core.models import Action
 from hsnap_tui.core.session import Session
-from hsnap_tui.core.units import absolute, ago, duration
+from hsnap_tui.core.units import absolute, ago, duration, iso
 
 from .common import (
     EXIT_FAILED,
@@ -27,18 +28,40 @@ from .common import (
     Runtime,
 )
 
+TRANSIENT_CODES = frozenset(
+    {"unavailable", "timeout", "bad_gateway", "gateway_timeout", "rate_limit_exceeded", "conflict"}
+)
 
-def _fetch(session: Session, action_id: int) -> Action:
-    try:
-        return session.api.action(action_id)
-    except APIException as exc:
-        if exc.code == "not_found":
-            raise CommandError(not_found_message(action_id), EXIT_FAILED) from None
-        code = EXIT_USAGE if exc.code in ("unauthorized", "forbidden") else EXIT_FAILED
-        raise CommandError(f"could not read action {action_id}: {explain(exc)}", code) from None
-    except Exception as exc:
-        message = f"could not read action {action_id}: {explain(exc)}"
-        raise CommandError(message, EXIT_FAILED) from None
+TRANSIENT_PATIENCE = 120.0  # seconds a lookup retries an API that does not answer
+
+
+def _fetch(session: Session, runtime: Runtime, action_id: int, as_json: bool) -> Action:
+    """`GET /actions/{id}`; a transient failure (no answer, 5xx, a gateway, 429) is
+    retried with backoff for up to two minutes."""
+    started = runtime.clock()
+    delay = 2.0
+    while True:
+        try:
+            return session.api.action(action_id)
+        except APIException as exc:
+            if exc.code == "not_found":
+                if as_json:
+                    runtime.json({"type": "not_found", "id": action_id})
+                message = not_found_message(action_id)
+                raise CommandError(message[:1].lower() + message[1:], EXIT_FAILED) from None
+            if exc.code in ("unauthorized", "forbidden"):
+                message = f"the API rejected the token: {explain(exc)}"
+                raise CommandError(message, EXIT_USAGE) from None
+            failure: BaseException = exc
+            transient = isinstance(exc.code, int) or exc.code in TRANSIENT_CODES
+        except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
+            failure, transient = exc, True
+        if not transient or runtime.clock() - started >= TRANSIENT_PATIENCE:
+            message = f"could not read action {action_id}: {explain_error(failure).summary}"
+            raise CommandError(message, EXIT_FAILED)
+        if runtime.wait(max(delay, session.budget.wait_for(1))):
+            raise CommandError("interrupted", EXIT_INTERRUPTED)
+        delay = min(30.0, delay * 2)
 
 
 def action_lines(action: Action, names: dict[tuple[str, int], str], now: float) -> list[str]:
@@ -80,8 +103,8 @@ def action_json(action: Action, names: dict[tuple[str, int], str]) -> dict:
         "command": action.command,
         "status": action.status,
         "progress": action.progress,
-        "started": absolute(action.started) if action.started else None,
-        "finished": absolute(action.finished) if action.finished else None,
+        "started": iso(action.started),
+        "finished": iso(action.finished),
         "resources": [
             {"type": kind, "id": rid, "name": names.get((kind, rid))}
             for kind, rid in action.resources
@@ -100,35 +123,36 @@ def run_action(
         if exc.correlation_id is None:
             raise CommandError(str(exc), EXIT_USAGE) from None
         # a request ID (or an error message with one): the answer is the explanation
+        text = str(exc).replace(
+            "highlight it and press i.",
+            "run `hsnap-tui servers`: it names the action under each locked server.",
+        )
         if as_json:
             runtime.json(
-                {"type": "explanation", "correlation_id": exc.correlation_id, "text": str(exc)}
+                {"type": "explanation", "correlation_id": exc.correlation_id, "text": text}
             )
         else:
-            text = str(exc).replace(
-                "highlight it and press i.",
-                "run `hsnap-tui servers`: it names the action under each locked server.",
-            )
             runtime.print(textwrap.fill(text, width=80))
         return EXIT_USAGE
-    action = _fetch(session, action_id)
+    action = _fetch(session, runtime, action_id, as_json)
     names = fetch_names(session.api, action.resources)
     _show(runtime, action, names, as_json)
+    shown = (action.status, action.progress)
     while follow and action.running:
         wait = max(session.refresher.refresh, session.budget.wait_for(1))
         if runtime.wait(wait):
             return EXIT_INTERRUPTED
-        fresh = _fetch(session, action_id)
-        if (fresh.status, fresh.progress) != (action.status, action.progress):
-            action = fresh
-            if as_json:
-                runtime.json(action_json(action, names))
-            elif action.running:
-                runtime.print(f"{'':>9}  {_bar(action.progress)} {action.progress}%")
-            else:
-                runtime.print()
-                _show(runtime, action, names, as_json)
-        action = fresh
+        action = _fetch(session, runtime, action_id, as_json)
+        if (action.status, action.progress) == shown:
+            continue
+        shown = (action.status, action.progress)
+        if as_json:
+            runtime.json(action_json(action, names))
+        elif action.running:
+            runtime.print(f"{'Progress':>9}  {_bar(action.progress)} {action.progress}%")
+        else:
+            runtime.print()
+            _show(runtime, action, names, as_json)
     if follow and action.status == "error":
         return EXIT_FAILED
     return EXIT_OK

@@ -102,7 +102,9 @@ def ctrl_c_stops(runtime: Runtime) -> Iterator[None]:
         if runtime.stop.is_set():
             raise KeyboardInterrupt
         runtime.stop.set()
-        runtime.note("hsnap-tui: stopping (Ctrl-C again to quit at once)…")
+        # on a terminal the ^C is echoed mid-line: start on a line of our own
+        start = "\n" if runtime.err_is_terminal() else ""
+        runtime.note(f"{start}hsnap-tui: stopping (Ctrl-C again to quit at once)…")
 
     previous = signal.signal(signal.SIGINT, handler)
     try:
@@ -122,14 +124,32 @@ def load_fleet(session: Session, runtime: Runtime, patience: float = LOAD_PATIEN
         read = session.refresher.loaded and session.refresher.last_slow is not None
         if result.ran and result.error is None and result.slow_error is None and read:
             return session.fleet
-        error = result.error or result.slow_error
-        code = result.error_code
-        if code in REJECTED or (error and session.refresher.last_error_code in REJECTED):
-            raise CommandError(f"the API rejected the token: {error}", EXIT_USAGE)
+        failure = _failure(session, result.error or result.slow_error)
+        if result.error_code in REJECTED or session.refresher.last_error_code in REJECTED:
+            raise CommandError(f"the API rejected the token: {failure}", EXIT_USAGE)
         if runtime.clock() - started >= patience:
-            raise CommandError(f"could not read the server list: {error}", EXIT_FAILED)
-        if error and not told:
-            runtime.note(f"hsnap-tui: {error} — retrying")
+            raise CommandError(
+                f"could not read the server list for {patience / 60:.0f} minutes: {failure}",
+                EXIT_FAILED,
+            )
+        if failure and not told:
+            runtime.note(f"hsnap-tui: {failure}; retrying for up to {patience / 60:.0f} minutes")
             told = True
-        if runtime.wait(result.next_delay if error else min(result.next_delay, 1.0)):
-            raise CommandError("interrupted before anything was sent", EXIT_INTERRUPTED)
+        if runtime.wait(result.next_delay if failure else min(result.next_delay, 1.0)):
+            raise CommandError("interrupted", EXIT_INTERRUPTED)
+
+
+def _failure(session: Session, error: str | None) -> str | None:
+    """What went wrong, without the console's advice: `cannot reach the API (the
+    connection failed or was dropped)`, with the request ID when there is one."""
+    if error is None:
+        return None
+    explanation = session.refresher.last_explanation
+    if explanation is None:
+        return error
+    text = explanation.summary
+    if explanation.meaning and explanation.meaning.lower() not in text.lower():
+        text += f" ({explanation.meaning})"
+    if explanation.request_id:
+        text += f", request ID {explanation.request_id}"
+    return text

@@ -1,20 +1,26 @@
 """How a headless snapshot run shows its jobs: a Rich progress bar per job on stderr
-when stderr is a terminal (one line per state change otherwise), one result line (or
-JSON object) per job on stdout as it ends, then a summary."""
+when stderr is a terminal (one timestamped line per state change otherwise), one result
+line (or JSON object) per job on stdout as it ends, then a summary."""
 
 from __future__ import annotations
 
+import os
+import stat
+import textwrap
 from collections.abc import Iterable
+from datetime import datetime, timezone
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from hsnap_tui.core.jobs import JOB_LABEL, Job, JobEvent, JobState, LockPolicy
-from hsnap_tui.core.units import duration, size_gb
+from hsnap_tui.core.units import duration, iso, size_gb
 
 from .common import Runtime
 
 MAX_BARS = 12  # more jobs than this: bars for the active ones only, and a total
+SLOW_CHECK = 15.0  # a next check further away than this is said, so a wait is not a hang
+WIDTH = 80
 
 
 def job_state_text(job: Job) -> str:
@@ -34,33 +40,46 @@ def job_state_text(job: Job) -> str:
     return job.state.value
 
 
+def _wrapped(first: str, rest: str, indent: int) -> str:
+    """`first` then `rest`, wrapped at word boundaries to 80 columns, continuation lines
+    indented under the text."""
+    return textwrap.fill(
+        first + rest,
+        width=WIDTH,
+        subsequent_indent=" " * indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
 def result_line(job: Job, name_width: int, now: float) -> str:
-    """`web-prod-01  succeeded  image 240608342  4.2 GB  2m 11s`"""
+    """`web-prod-01  succeeded  image 240608342   4.2 GB  2m 11s`"""
     name = job.server_name.ljust(name_width)
-    state = job.state.value
+    state = "accepted" if job.state == JobState.RUNNING else job.state.value
+    head = f"{name}  {state:<9}  "
+    indent = min(len(head), 24)
     if job.state == JobState.SUCCEEDED:
         size = size_gb(job.image_size_gb)
-        parts = [f"image {job.image_id}", f"{size:>7}", duration(job.elapsed(now))]
+        text = f"image {job.image_id}  {size:>7}  {duration(job.elapsed(now))}"
         if job.duplicates:
             extra = ", ".join(str(i) for i in job.duplicates)
-            parts.append(f"a late request also made {extra}: delete it")
-        return f"{name}  {state:<9}  " + "  ".join(parts)
+            text += f"  (a late request also made {extra}: delete it)"
+        return _wrapped(head, text, indent)
     if job.state == JobState.SKIPPED:
-        waited = ""
+        held = "locked"
         if job.policy == LockPolicy.WAIT and job.wait_limit is not None:
-            waited = f" (still locked after {duration(job.wait_limit)})"
-        return f"{name}  {state:<9}  locked: {job.blocking or 'locked'}{waited}"
+            held = f"locked for {duration(job.wait_limit)}"  # --lock-timeout ran out
+        return _wrapped(head, f"{held}: {job.blocking or 'locked'}", indent)
     if job.state == JobState.FAILED:
-        request = f" (request ID {job.request_id})" if job.request_id else ""
-        return f"{name}  {state:<9}  {job.error_code}: {job.error_message}{request}"
+        ids = [f"action {job.action_id}"] if job.action_id else []
+        ids += [f"request ID {job.request_id}"] if job.request_id else []
+        where = f" ({', '.join(ids)})" if ids else ""
+        return _wrapped(head, f"{job.error_code}: {job.error_message}{where}", indent)
     if job.state == JobState.CANCELLED:
-        return f"{name}  {state:<9}  nothing was sent"
+        return f"{head}nothing was sent"
     if job.state == JobState.RUNNING:
-        return (
-            f"{name}  {'accepted':<9}  action {job.action_id}  image {job.image_id}  "
-            f"{job.progress}%"
-        )
-    return f"{name}  {state:<9}  {job.note or ''}".rstrip()
+        return f"{head}action {job.action_id}  image {job.image_id}  {job.progress}%"
+    return _wrapped(head, job.note or "", indent).rstrip()
 
 
 def job_json(job: Job) -> dict:
@@ -76,9 +95,9 @@ def job_json(job: Job) -> dict:
         "error_code": job.error_code,
         "error": job.error_message,
         "size_gb": job.image_size_gb,
-        "seconds": round(job.elapsed(job.finished_at or 0.0) or 0.0, 1)
-        if job.finished_at
-        else None,
+        "started": iso(job.started_at),
+        "finished": iso(job.finished_at),
+        "seconds": round(job.elapsed(job.finished_at), 1) if job.finished_at else None,
         "progress": job.progress,
         "blocking": job.blocking,
         "duplicates": list(job.duplicates),
@@ -93,6 +112,21 @@ def change_text(job: Job) -> str:
     return job_state_text(job)
 
 
+def _bars_fit(runtime: Runtime) -> bool:
+    """Bars on stderr only when nothing else writes to that terminal meanwhile: stdout
+    is the terminal too (results are printed above the bars), a file, or nothing. A
+    pipe (`| tee`, `| head`) may write to the same terminal behind the bars' back."""
+    if not runtime.err_is_terminal():
+        return False
+    if runtime.out_is_terminal():
+        return True
+    try:
+        mode = os.fstat(runtime.out.fileno()).st_mode
+    except (AttributeError, OSError, ValueError):
+        return False
+    return stat.S_ISREG(mode) or stat.S_ISCHR(mode)  # a file, or /dev/null
+
+
 class JobDisplay:
     def __init__(self, runtime: Runtime, jobs: list[Job], *, as_json: bool) -> None:
         self.runtime = runtime
@@ -102,12 +136,15 @@ class JobDisplay:
         self.reported: set[int] = set()  # jobs whose end was printed
         self.duplicates: dict[int, tuple[int, ...]] = {}
         self.seen: dict[int, tuple[str, int | None]] = {}  # job → (state, blocking action)
-        self.bars = runtime.err_is_terminal()
+        self.pacing = False
+        self.bars = _bars_fit(runtime)
+        # the results also on the terminal, above the bars, when stdout is a file
+        self.echo = self.bars and not runtime.out_is_terminal()
         self.progress: Progress | None = None
         self.tasks: dict[int, TaskID] = {}
         self.overall: TaskID | None = None
         if self.bars:
-            console = Console(file=runtime.err, stderr=True)
+            console = Console(file=runtime.err, stderr=True, highlight=False)
             self.progress = Progress(
                 TextColumn("{task.description}", style="bold"),
                 BarColumn(bar_width=20),
@@ -124,8 +161,8 @@ class JobDisplay:
                 self.overall = self.progress.add_task(
                     "all jobs".ljust(self.width), total=self.total, state=""
                 )
-            for job in jobs:
-                if self.total <= MAX_BARS:
+            else:
+                for job in jobs:
                     self.tasks[job.id] = self.progress.add_task(
                         job.server_name[: self.width].ljust(self.width),
                         total=100,
@@ -143,18 +180,30 @@ class JobDisplay:
 
     # ---- as the jobs move -----------------------------------------------------------
 
-    def update(self, jobs: Iterable[Job], events: Iterable[JobEvent]) -> None:
+    def update(
+        self, jobs: Iterable[Job], events: Iterable[JobEvent], next_check: float = 0.0
+    ) -> None:
+        """After a tick: the jobs as they are now, and when the next check comes (said
+        when it is far: the request budget is paying back the snapshot requests)."""
         now = self.runtime.now()
         jobs = list(jobs)
+        pacing = next_check > SLOW_CHECK and any(j.active for j in jobs)
+        if pacing and not self.pacing and not self.bars:
+            self.runtime.note(
+                f"{self._stamp()}  next check in {duration(next_check)}, "
+                "within the API budget (--api-budget)"
+            )
+        self.pacing = pacing
         for job in jobs:
-            # a new state, or another action holding the lock: not every progress step
             state = (job.state.value, job.blocking_action_id)
             if self.seen.get(job.id) != state:
+                # a new state, or another action holding the lock: not every progress step
                 self.seen[job.id] = state
                 if not self.bars and job.active:
-                    self.runtime.note(f"{job.server_name.ljust(self.width)}  {change_text(job)}")
+                    name = job.server_name.ljust(self.width)
+                    self.runtime.note(f"{self._stamp()}  {name}  {change_text(job)}")
             if self.progress is not None:
-                self._bar(job)
+                self._bar(job, next_check if pacing else 0.0)
             if not job.active and job.id not in self.reported:
                 self.reported.add(job.id)
                 self._ended(job, now)
@@ -165,7 +214,10 @@ class JobDisplay:
             self.progress.update(self.overall, completed=done, state=f"{done}/{self.total} done")
         del events  # the jobs' states say it all; the events are the console's toasts
 
-    def _bar(self, job: Job) -> None:
+    def _stamp(self) -> str:
+        return datetime.fromtimestamp(self.runtime.now(), tz=timezone.utc).strftime("%H:%M:%S")
+
+    def _bar(self, job: Job, next_check: float) -> None:
         assert self.progress is not None
         task = self.tasks.get(job.id)
         if task is None and self.overall is not None and job.active and job.started_at:
@@ -182,6 +234,8 @@ class JobDisplay:
         completed = 100 if job.state == JobState.SUCCEEDED else job.progress
         # the bar shows the percentage: the words only say what the job is doing
         words = "snapshotting" if job.state == JobState.RUNNING else job_state_text(job)
+        if next_check and job.active:
+            words += f" · next check {duration(next_check)}"
         self.progress.update(task, completed=completed, state=words)
 
     def _ended(self, job: Job, now: float, late: bool = False) -> None:
@@ -191,8 +245,11 @@ class JobDisplay:
             if late:
                 obj["type"] = "late_duplicate"
             self.runtime.json(obj)
-        else:
-            self.runtime.print(result_line(job, self.width, now))
+            return
+        line = result_line(job, self.width, now)
+        self.runtime.print(line)
+        if self.echo and self.progress is not None:
+            self.progress.console.print(line, markup=False)
 
     # ---- the end --------------------------------------------------------------------
 
@@ -222,21 +279,31 @@ class JobDisplay:
             elif job.state == JobState.RUNNING:
                 finishing.append(job)
                 self.runtime.print(
-                    f"{name}  {'running':<9}  Hetzner is still finishing image {job.image_id} "
-                    f"(action {job.action_id}, {job.progress}%)"
+                    f"{name}  {'running':<9}  image {job.image_id}  action {job.action_id}  "
+                    f"{job.progress}%"
                 )
             elif job.active:
                 finishing.append(job)
                 self.runtime.print(
-                    f"{name}  {job.state.value:<9}  its request may have made a snapshot: "
-                    f"look for the label {JOB_LABEL}={job.uid}"
+                    _wrapped(
+                        f"{name}  {job.state.value:<9}  ",
+                        "its request may have made a snapshot: look for the label "
+                        f"{JOB_LABEL}={job.uid}",
+                        min(len(name) + 13, 24),
+                    )
                 )
             else:
                 self._ended(job, now)
         if finishing and not self.as_json:
             self.runtime.note(
-                f"hsnap-tui: interrupted; Hetzner is still finishing {len(finishing)} "
-                "snapshot(s): they complete without hsnap-tui (see `hsnap-tui action ID`)"
+                _wrapped(
+                    "hsnap-tui: interrupted. ",
+                    f"Hetzner is still finishing {len(finishing)} "
+                    f"snapshot{'s' if len(finishing) > 1 else ''}; "
+                    "they complete without hsnap-tui (follow one with "
+                    "`hsnap-tui action ID`).",
+                    11,
+                )
             )
 
     def summary(self, jobs: list[Job], requests: int, elapsed: float, code: int) -> None:
@@ -250,7 +317,7 @@ class JobDisplay:
                     "type": "summary",
                     "jobs": len(jobs),
                     **{state.value: counts.get(state.value, 0) for state in JobState},
-                    "size_gb": round(made, 1),
+                    "size_gb": round(made, 3),
                     "requests": requests,
                     "seconds": round(elapsed, 1),
                     "exit_code": code,
@@ -265,7 +332,10 @@ class JobDisplay:
         if made:
             line += f" · {size_gb(made)}"
         line += f" · {duration(elapsed)} · {requests} API requests"
+        line = _wrapped("", line, 2)
         self.runtime.print(line)
+        if self.echo:  # stdout went to a file: the terminal gets the end too
+            self.runtime.note(line)
 
 
 def _interrupted_json(job: Job) -> dict:

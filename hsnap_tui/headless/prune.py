@@ -16,12 +16,13 @@ from hsnap_tui.core.retention import (
     plan_retention,
 )
 from hsnap_tui.core.session import DeletionProgress, Session
-from hsnap_tui.core.units import size_gb
+from hsnap_tui.core.units import iso, size_gb
 
 from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CommandError, Runtime
 
-# keep/delete, description, created, size, why: 80 columns with a 16-character reason
-DESCRIPTION_WIDTH = 27
+# keep/delete, ID, created, size, why, then as much of the description as 80 columns
+# hold (its end: the date and time that tell snapshots apart)
+WIDTH = 80
 
 
 def check_selector(selector: str | None) -> str:
@@ -100,7 +101,14 @@ def _delete(session: Session, runtime: Runtime, plan: RetentionPlan, as_json: bo
         for image_id in new_ids:
             snap = by_id.get(image_id)
             if as_json:
-                runtime.json({"type": "deleted", "snapshot_id": image_id})
+                runtime.json(
+                    {
+                        "type": "deleted",
+                        "snapshot_id": image_id,
+                        "server": snap.server_name if snap else None,
+                        "description": snap.description if snap else None,
+                    }
+                )
             else:
                 name = snap.description if snap else image_id
                 runtime.note(f"[{report.done}/{report.total}] deleted {name} (#{image_id})")
@@ -127,13 +135,20 @@ def _delete(session: Session, runtime: Runtime, plan: RetentionPlan, as_json: bo
             }
         )
     else:
-        line = f"Deleted {len(report.deleted)} of {len(doomed)} snapshots, freeing {size_gb(freed)}"
+        line = (
+            f"Deleted {len(report.deleted)} of {_count(len(doomed), 'snapshot')}, "
+            f"freeing {size_gb(freed)}"
+        )
         if report.failures:
             line += f"; {len(report.failures)} failed"
         if interrupted:
             line += f"; interrupted: {report.total - report.done} not attempted"
-        runtime.print(line + ".")
+        runtime.print(textwrap.fill(line + ".", width=WIDTH))
     return code
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _created(snapshot: Snapshot) -> str:
@@ -143,16 +158,15 @@ def _created(snapshot: Snapshot) -> str:
 
 
 def _row(verb: str, snapshot: Snapshot, why: str) -> str:
-    description = snapshot.description or f"#{snapshot.id}"
-    if len(description) > DESCRIPTION_WIDTH:
-        # cut in the middle: the end (usually the date and time) tells snapshots apart
-        head = (DESCRIPTION_WIDTH - 1) // 2
-        tail = DESCRIPTION_WIDTH - 1 - head
-        description = description[:head] + "…" + description[-tail:]
-    return (
-        f"  {verb:<6} {description:<{DESCRIPTION_WIDTH}} {_created(snapshot)}  "
-        f"{size_gb(snapshot.image_size_gb):>7}  {why}"
-    ).rstrip()
+    head = (
+        f"  {verb:<6} #{snapshot.id:<10} {_created(snapshot)}  "
+        f"{size_gb(snapshot.image_size_gb):>7}  {why:<15}  "
+    )
+    description = snapshot.description or ""
+    room = WIDTH - len(head)
+    if len(description) > room:
+        description = "…" + description[-(room - 1) :] if room > 1 else ""
+    return (head + description).rstrip()
 
 
 def plan_rows(plan: RetentionPlan) -> list[tuple[str, Snapshot, str, str]]:
@@ -180,7 +194,7 @@ def show_plan(runtime: Runtime, plan: RetentionPlan, as_json: bool, applying: bo
                     "server_id": snap.server_id,
                     "snapshot_id": snap.id,
                     "description": snap.description,
-                    "created": _created(snap) if snap.created else None,
+                    "created": iso(snap.created),
                     "size_gb": snap.image_size_gb,
                     "action": verb,
                     "reason": why,
@@ -194,6 +208,7 @@ def show_plan(runtime: Runtime, plan: RetentionPlan, as_json: bool, applying: bo
                 "delete": len(plan.delete),
                 "keep": len(plan.keep),
                 "servers": len(plan.servers),
+                "servers_with_deletions": sum(1 for p in plan.servers if p.delete),
                 "frees_gb": round(plan.freed_gb, 1),
                 "ignored": plan.ignored,
             }
@@ -209,12 +224,19 @@ def show_plan(runtime: Runtime, plan: RetentionPlan, as_json: bool, applying: bo
             runtime.print(f"{server_name}")
         runtime.print(_row(verb, snap, why))
     if not rows:
-        runtime.print(f"No snapshots match {plan.selector}.")
+        runtime.print(
+            textwrap.fill(
+                f"No snapshots match {plan.selector}. (-l picks snapshots by their own "
+                "labels: those hsnap-tui makes carry managed-by=hsnap and each --label "
+                "of the snapshot command.)",
+                width=WIDTH,
+            )
+        )
     servers = len({p.server_id for p in plan.servers if p.delete})
     verb = "Deleting" if applying else "Would delete"
     line = (
-        f"{verb} {len(plan.delete)} snapshots on {servers} servers, freeing "
-        f"{size_gb(plan.freed_gb)}; keeping {len(plan.keep)}."
+        f"{verb} {_count(len(plan.delete), 'snapshot')} on {_count(servers, 'server')}, "
+        f"freeing {size_gb(plan.freed_gb)}; keeping {len(plan.keep)}."
     )
     if not applying and plan.delete:
         line += " Run again with --apply to delete them."

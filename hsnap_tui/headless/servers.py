@@ -9,7 +9,7 @@ from hsnap_tui.core.fleet import FleetState
 from hsnap_tui.core.labels import LabelError, parse_selector
 from hsnap_tui.core.models import Server
 from hsnap_tui.core.session import Session
-from hsnap_tui.core.units import absolute, ago
+from hsnap_tui.core.units import ago, iso
 
 from .common import EXIT_OK, CommandError, Runtime, load_fleet
 
@@ -23,7 +23,7 @@ def lock_words(fleet: FleetState, server: Server) -> str:
         if len(lock.actions) > 1:
             text += f" +{len(lock.actions) - 1}"
         return text
-    return "no running action: Hetzner's side, or one that just ended" if lock.flagged else ""
+    return "no running action (Hetzner's side, or one that just ended)" if lock.flagged else ""
 
 
 def run_servers(session: Session, runtime: Runtime, *, selector: str | None, as_json: bool) -> int:
@@ -55,8 +55,11 @@ def run_servers(session: Session, runtime: Runtime, *, selector: str | None, as_
     ]
     # A lock gets a line of its own under its server: what holds it never has to be
     # cut to fit, and its action ID is there to copy (`hsnap-tui action ID`).
-    notes = {i: f"  locked by {lock_words(fleet, s)}" for i, s in enumerate(servers)}
+    notes = {i: f"  locked: {lock_words(fleet, s)}" for i, s in enumerate(servers)}
     notes = {i: text for i, text in notes.items() if fleet.lock(servers[i].id).held}
+    if not servers:
+        runtime.note(f"hsnap-tui: no server matches -l {selector!r} ({len(fleet.servers)} servers)")
+        return EXIT_OK
     lines = fit_table(HEADERS, rows, _width(runtime))
     runtime.print(lines[0])
     for index, line in enumerate(lines[1:]):
@@ -65,7 +68,7 @@ def run_servers(session: Session, runtime: Runtime, *, selector: str | None, as_
             runtime.print(notes[index])
     locked = sum(1 for s in servers if fleet.lock(s.id).held)
     shown = f"{len(servers)} of {len(fleet.servers)}" if wanted else f"{len(servers)}"
-    runtime.print(f"{shown} servers, {locked} locked")
+    runtime.note(f"{shown} servers, {locked} locked")  # stderr: stdout is only the table
     return EXIT_OK
 
 
@@ -129,6 +132,6 @@ def server_json(fleet: FleetState, server: Server) -> dict:
         "ipv4": server.ipv4,
         "ipv6": server.ipv6,
         "labels": server.labels,
-        "last_snapshot": absolute(last) if last else None,
+        "last_snapshot": iso(last),
         "snapshots": fleet.snapshot_count(server.id),
     }

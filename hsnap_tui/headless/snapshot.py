@@ -9,9 +9,20 @@ from dataclasses import dataclass
 
 from hsnap_tui.core.fleet import FleetState
 from hsnap_tui.core.jobs import Job, JobState, LockPolicy
-from hsnap_tui.core.labels import LabelError, parse_selector
+from hsnap_tui.core.labels import (
+    LabelError,
+    label_key_problem,
+    label_value_problem,
+    parse_selector,
+)
 from hsnap_tui.core.models import Server
-from hsnap_tui.core.naming import DEFAULT_LABELS, TemplateError, check_labels, check_template
+from hsnap_tui.core.naming import (
+    DEFAULT_LABELS,
+    JOB_LABEL,
+    TemplateError,
+    check_labels,
+    check_template,
+)
 from hsnap_tui.core.session import Session
 
 from .common import (
@@ -66,11 +77,18 @@ def check_request(
         check_template(template)
     except TemplateError as exc:
         raise CommandError(f"--description: {exc}") from None
-    text = ", ".join([DEFAULT_LABELS, *labels])
-    try:
-        parsed = check_labels(text)
-    except TemplateError as exc:
-        raise CommandError(f"--label: {exc}") from None
+    parsed = check_labels(DEFAULT_LABELS)
+    for item in labels:  # each one KEY=VALUE; it may replace a default's value
+        key, equals, value = item.partition("=")
+        if not equals:
+            problem: str | None = "give KEY=VALUE, e.g. --label schedule=nightly"
+        elif key == JOB_LABEL:
+            problem = f"{JOB_LABEL} is set by hsnap-tui to tell each job's image apart"
+        else:
+            problem = label_key_problem(key) or label_value_problem(key, value)
+        if problem is not None:
+            raise CommandError(f"--label {item!r}: {problem}")
+        parsed[key] = value
     return SnapshotRequest(
         names, selector, everything, template, parsed, LockPolicy(if_locked), wait, lock_timeout
     )
@@ -89,16 +107,24 @@ def pick_servers(fleet: FleetState, request: SnapshotRequest) -> list[Server]:
             raise CommandError(f"-l {request.selector!r}: no server has matching labels")
         return picked
     by_name = {s.name: s for s in servers}
-    unknown = [n for n in request.names if n not in by_name]
+    by_id = {str(s.id): s for s in servers}
+
+    def find(name: str) -> Server | None:
+        return by_name.get(name) or by_id.get(name)  # a name, or an ID as hcloud takes
+
+    unknown = [n for n in request.names if find(n) is None]
     if unknown:
         hints = []
+        lowered = {n.lower(): n for n in by_name}
         for name in unknown:
-            close = difflib.get_close_matches(name, list(by_name), n=1)
-            hints.append(f"{name} (did you mean {close[0]}?)" if close else name)
+            close = difflib.get_close_matches(name.lower(), list(lowered), n=1)
+            hints.append(f"{name} (did you mean {lowered[close[0]]}?)" if close else name)
         raise CommandError(f"no server named {', '.join(hints)} in this project")
     seen: dict[int, Server] = {}
     for name in request.names:
-        seen.setdefault(by_name[name].id, by_name[name])
+        server = find(name)
+        assert server is not None
+        seen.setdefault(server.id, server)
     return list(seen.values())
 
 
@@ -125,7 +151,7 @@ def run_snapshot(
         while True:
             result = session.tick()
             current = [session.jobs.get(i) for i in ids]
-            display.update([j for j in current if j is not None], result.events)
+            display.update([j for j in current if j is not None], result.events, result.next_delay)
             if request.wait:
                 if not session.jobs.needs_step():
                     break
