@@ -175,3 +175,16 @@ def test_cli_setup_errors_exit_2_without_traceback(tmp_path, case, expected):
     assert result.returncode == 2
     assert expected in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_a_context_flag_beats_hcloud_token(tmp_path):
+    """`--context staging` names a project: a token exported for another one must not
+    quietly win (a prune --apply would run on the wrong project)."""
+    config = write_config(tmp_path)
+    base = env(tmp_path, HCLOUD_CONFIG=str(config), HCLOUD_TOKEN="exported-prod")
+    chosen = resolve(environ=base, context="staging")
+    assert (chosen.token, chosen.context) == ("staging-token-bbbb", "staging")
+    with pytest.raises(ConfigError, match="no context 'nosuch'"):
+        resolve(environ=base, context="nosuch")
+    # HCLOUD_CONTEXT (a variable, like HCLOUD_TOKEN) does not override the token
+    assert resolve(environ={**base, "HCLOUD_CONTEXT": "staging"}).token == "exported-prod"

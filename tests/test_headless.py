@@ -158,6 +158,9 @@ def test_json_lines_one_object_per_job_then_a_summary(env):
         assert image["labels"]["managed-by"] == "hsnap"
         assert image["labels"]["purpose"] == "nightly"
         assert len(job["request_id"]) == 16
+        # how long Hetzner took, not when a poll noticed
+        action = sim.world.actions[job["action_id"]]
+        assert job["seconds"] == round(action.finished - action.started, 1)
     assert summary["type"] == "summary"
     assert (summary["jobs"], summary["succeeded"], summary["exit_code"]) == (
         len(prod),
@@ -521,3 +524,18 @@ def test_action_finished_shows_start_end_and_duration(env):
     assert "   Status  success" in ran.out
     assert "Duration  1m 30s\n" in ran.out
     assert "Finished  2026-11-26 12:01:30 UTC  (8 minutes ago)" in ran.out
+
+
+def test_servers_by_id_labels_replace_defaults_and_hints_ignore_case(env):
+    sim = env
+    db = server_id(sim, "db-prod-01")
+    ran = run(sim, "snapshot", str(db), "--label", "managed-by=ops", "--json")
+    assert ran.code == 0, ran.err
+    job = ran.json()[0]
+    assert job["server"] == "db-prod-01"
+    assert sim.world.images[job["image_id"]]["labels"]["managed-by"] == "ops"
+    ran = run(sim, "snapshot", "DB-PROD-01")
+    assert ran.code == 2
+    assert "no server named DB-PROD-01 (did you mean db-prod-01?)" in ran.err
+    ran = run(sim, "snapshot", "db-prod-01", "--label", "Bad Key=x")
+    assert ran.code == 2 and "--label 'Bad Key=x': label key" in ran.err
