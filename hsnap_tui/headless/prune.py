@@ -157,13 +157,17 @@ def _created(snapshot: Snapshot) -> str:
     return datetime.fromtimestamp(snapshot.created, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
 
 
-def _row(verb: str, snapshot: Snapshot, why: str) -> str:
+def _row(verb: str, snapshot: Snapshot, why: str, why_width: int) -> str:
     head = (
         f"  {verb:<6} #{snapshot.id:<10} {_created(snapshot)}  "
-        f"{size_gb(snapshot.image_size_gb):>7}  {why:<15}  "
+        f"{size_gb(snapshot.image_size_gb):>7}  {why:<{why_width}}  "
     )
     description = snapshot.description or ""
     room = WIDTH - len(head)
+    server = snapshot.server_name or ""
+    if len(description) > room and server and description.startswith(server):
+        # under its server's heading the name is said already: `…-2026-11-30-0310`
+        description = "…" + description[len(server) :]
     if len(description) > room:
         description = "…" + description[-(room - 1) :] if room > 1 else ""
     return (head + description).rstrip()
@@ -218,11 +222,12 @@ def show_plan(runtime: Runtime, plan: RetentionPlan, as_json: bool, applying: bo
         f"Retention plan: keep the newest {plan.keep_newest} per server ({plan.selector})"
     )
     current = None
+    why_width = max([8, *(len(why) for _, _, _, why in rows)])
     for server_name, snap, verb, why in rows:
         if server_name != current:
             current = server_name
             runtime.print(f"{server_name}")
-        runtime.print(_row(verb, snap, why))
+        runtime.print(_row(verb, snap, why, why_width))
     if not rows:
         runtime.print(
             textwrap.fill(
