@@ -177,6 +177,12 @@ def resolve(
     ) -> Settings:
         if not token:
             raise ConfigError(f"{source} is set but empty.\n{NO_TOKEN}")
+        if not (token.isascii() and token.isprintable()) or any(c.isspace() for c in token):
+            # it could not go into an HTTP header; never say what it is
+            raise ConfigError(
+                f"the token from {source} contains a space, a line break or a character "
+                "outside ASCII: copy it again (Cloud Console → Security → API tokens)"
+            )
         url = override or context_endpoint or (config.endpoint if config else None)
         return Settings(
             token=token,

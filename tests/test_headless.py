@@ -27,9 +27,10 @@ class Ran:
         return [json.loads(line) for line in self.out.splitlines() if line.strip()]
 
 
-def run(sim, *argv: str, interrupt_after: float | None = None) -> Ran:
+def run(sim, *argv: str, interrupt_after: float | None = None, on_wait=None) -> Ran:
     """`hsnap-tui ARGV` in this process; `interrupt_after`: simulated seconds after which
-    Ctrl-C is pressed (the stop the SIGINT handler sets)."""
+    Ctrl-C is pressed (the stop the SIGINT handler sets); `on_wait(elapsed)`: called at
+    every wait, after the clock moved."""
     out, err = io.StringIO(), io.StringIO()
     start = sim.clock.now()
     waits = 0
@@ -40,6 +41,8 @@ def run(sim, *argv: str, interrupt_after: float | None = None) -> Ran:
         waits += 1
         assert waits < MAX_WAITS, "the command does not end"
         sim.advance(seconds)
+        if on_wait is not None:
+            on_wait(sim.clock.now() - start)
         if interrupt_after is not None and sim.clock.now() - start >= interrupt_after:
             runtime.stop.set()
 
@@ -539,3 +542,88 @@ def test_servers_by_id_labels_replace_defaults_and_hints_ignore_case(env):
     assert "no server named DB-PROD-01 (did you mean db-prod-01?)" in ran.err
     ran = run(sim, "snapshot", "db-prod-01", "--label", "Bad Key=x")
     assert ran.code == 2 and "--label 'Bad Key=x': label key" in ran.err
+
+
+# ---- found by attacking the commands ------------------------------------------------
+
+
+def test_create_image_refused_for_30_minutes_ends_the_run(env):
+    """Every create_image answered 503 while reads work: the job backs off, then ends
+    failed after 30 minutes instead of sending for ever."""
+    sim = env
+    sim.add_fault("http_503", count=100_000, path_prefix="/v1/servers/", method="POST")
+    ran = run(sim, "snapshot", "db-prod-01")
+    assert ran.code == 1
+    flat = " ".join(ran.out.split())  # the result line wraps at 80 columns
+    assert "create_image has not gone through for 30 minutes" in flat
+    assert "(last: service is temporarily unavailable)" in flat
+    assert 10 <= len(posts(sim)) <= 40  # backing off to a minute, not every tick
+
+
+def test_json_reports_jobs_that_never_started(env):
+    sim = env
+    sim.start_action(server_id(sim, "web-prod-01"), "rebuild", 3000)
+    ran = run(sim, "snapshot", "web-prod-01", "db-prod-01", "--if-locked", "skip", "--json")
+    assert ran.code == 1, ran.err
+    objects = ran.json()
+    skipped = next(o for o in objects if o["server"] == "web-prod-01")
+    assert (skipped["state"], skipped["seconds"], skipped["started"]) == ("skipped", None, None)
+    assert objects[-1]["type"] == "summary" and objects[-1]["skipped"] == 1
+
+
+def test_a_second_ctrl_c_still_says_what_hetzner_is_finishing(env):
+    sim = env
+    sim.start_action(server_id(sim, "web-prod-01"), "rebuild", 3000)
+
+    def second_ctrl_c(elapsed: float) -> None:
+        if elapsed >= 20:
+            raise KeyboardInterrupt  # pressed twice: the handler raises
+
+    ran = run(sim, "snapshot", "web-prod-01", "db-prod-01", on_wait=second_ctrl_c)
+    assert ran.code == 130
+    assert "web-prod-01  cancelled  nothing was sent" in ran.out
+    assert "db-prod-01   running    image " in ran.out
+    assert "Hetzner is still finishing 1 snapshot;" in ran.err
+
+
+def test_ctrl_c_after_a_lost_answer_names_the_label_to_look_for(env):
+    """The first POST's answer is lost (it lands 300 s late); another tool then locks
+    the server; Ctrl-C while the job waits must not say `nothing was sent`."""
+    sim = env
+    db = server_id(sim, "db-prod-01")
+    sim.add_fault("latency", 1, f"/v1/servers/{db}/", method="POST", seconds=300)
+    locked = []
+
+    def lock(elapsed: float) -> None:
+        if elapsed >= 60 and not locked:
+            locked.append(sim.start_action(db, "rebuild", 200))
+
+    ran = run(sim, "snapshot", "db-prod-01", interrupt_after=200, on_wait=lock)
+    assert ran.code == 130
+    flat = " ".join(ran.out.split())
+    assert "db-prod-01 cancelled an earlier request may still make a snapshot" in flat
+    assert job_images(sim, "db-prod-01") == []
+    sim.advance(400)  # the late request lands: the label the run named finds its image
+    image = job_images(sim, "db-prod-01")[0]
+    assert f"look for the label hsnap-job={image['labels']['hsnap-job']}" in flat
+
+
+def test_prune_apply_tries_a_transient_delete_failure_again(env):
+    sim = env
+    sim.add_fault("http_503", count=1, path_prefix="/v1/images/", method="DELETE")
+    dry = run(sim, "prune", "--keep-last", "1", "--json")
+    planned = {o["snapshot_id"] for o in dry.json() if o.get("action") == "delete"}
+    ran = run(sim, "prune", "--keep-last", "1", "--apply")
+    assert ran.code == 0, ran.err + ran.out
+    assert f"Deleted {len(planned)} of {len(planned)} snapshots" in ran.out
+    assert all(i not in sim.world.images for i in planned)
+
+
+@pytest.mark.parametrize("token", ["abc\ndef", "tökén"])
+def test_a_token_that_cannot_be_sent_is_a_setup_error(sim, monkeypatch, token):
+    monkeypatch.setenv("HCLOUD_TOKEN", token)
+    monkeypatch.setenv("HCLOUD_ENDPOINT", sim.url)
+    ran = run(sim, "servers")
+    assert ran.code == 2
+    assert "copy it again" in ran.err and token not in ran.err
+    assert sim.requests() == []

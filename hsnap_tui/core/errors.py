@@ -79,6 +79,11 @@ HTTP_STATUS_ERRORS: dict[int, tuple[str, str]] = {
     504: ("the API did not answer in time (504)", "it retries by itself"),
 }
 
+# API error codes that say "not now" rather than "no": trying again later may succeed
+TRANSIENT_CODES = frozenset(
+    {"unavailable", "timeout", "bad_gateway", "gateway_timeout", "rate_limit_exceeded", "conflict"}
+)
+
 CORRELATION_ID = re.compile(r"^[0-9a-f]{16}$")
 
 
@@ -143,10 +148,11 @@ def explain_error(exc: BaseException) -> Explanation:
         meaning, advice = HTTP_STATUS_ERRORS[200]
         return Explanation(str(exc), meaning, "it checks for the image by itself")
     if isinstance(exc, ReadOnlyError):
+        flag = "--read-only" in str(exc)
         return Explanation(
             "not sent: this session is read-only",
             str(exc),
-            "start hsnap-tui without --read-only, with a read & write token",
+            "start hsnap-tui without --read-only" if flag else "use a read & write token",
         )
     if isinstance(exc, requests.Timeout):
         return Explanation(

@@ -60,6 +60,7 @@ RECHECK_EVERY = 15.0  # how often an unknown job looks for its image meanwhile
 LOCK_BACKOFF = (10.0, 60.0)  # first and longest wait after a lock nothing explains
 GIVE_UP_AFTER = 1800.0  # seconds without word from the API before a job ends as failed
 MISSED_POLLS = 2  # a running job's action missing this often: look for the image instead
+MAX_RESEND_BACKOFF = 60.0  # longest wait between sends that keep failing
 UIDS_PER_LOOKUP = 40  # label values per `hsnap-job in (…)`: keeps the URL short
 
 # API refusals (4xx), which the API sends before it processes a request, and what the
@@ -158,6 +159,8 @@ class Job:
     missed_polls: int = 0
     failing_since: float | None = None  # first failed contact since the last good one
     looked_step: int = -1  # the step whose lookup last found none of its images
+    send_trouble_since: float | None = None  # first send whose outcome was not an answer
+    send_trouble: str | None = None  # what the last such send met
     watch_until: float | None = None  # ended, but its request may still land: keep looking
 
     @property
@@ -934,9 +937,15 @@ class JobEngine:
         """The request may or may not have made the image: look before anything else."""
         now = self.clock()
         summary = explain_error(exc).summary
+        trouble = job.send_trouble_since
+        if trouble is not None:
+            # sends keep failing: back off (up to a minute) rather than send every tick
+            window = max(window, min(MAX_RESEND_BACKOFF, (now - trouble) / 2))
         self._update(
             job,
             state=JobState.UNKNOWN,
+            send_trouble_since=now if trouble is None else trouble,
+            send_trouble=summary,
             maybe_landed=True,
             landed=job.landed or landed,
             unknown_since=now,
@@ -968,12 +977,28 @@ class JobEngine:
                 self._update(self._current(job), failing_since=now)
 
     def _end_the_lost(self, result: StepResult) -> None:
-        """A job that has not reached the API for `give_up_after` seconds ends."""
+        """A job that has not reached the API for `give_up_after` seconds ends; so does
+        one whose create_image has not gone through for as long (every send answered by
+        an error, a gateway, a 429 or nothing, while reads work)."""
         now = self.clock()
+        minutes = f"{self.give_up_after / 60:.0f} minutes"
         for job in self.active_jobs():
+            trouble = job.send_trouble_since
+            if (
+                not job.landed
+                and trouble is not None
+                and now - trouble >= self.give_up_after
+                and job.state in (*CANCELLABLE, JobState.UNKNOWN)
+            ):
+                message = (
+                    f"create_image has not gone through for {minutes} (last: "
+                    f"{job.send_trouble}); a snapshot may still appear: look for the label "
+                    f"{JOB_LABEL}={job.uid}"
+                )
+                self._end(job, JobState.FAILED, result, error_code="unknown", error_message=message)
+                continue
             if job.failing_since is None or now - job.failing_since < self.give_up_after:
                 continue
-            minutes = f"{self.give_up_after / 60:.0f} minutes"
             if job.state in CANCELLABLE and not job.maybe_landed:
                 message = f"could not reach the API for {minutes}; nothing was sent"
             else:

@@ -16,13 +16,14 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
+import requests
 from hcloud import APIException
 
 from .api import HetznerApi
 from .audit import AuditLog
 from .budget import RequestBudget
 from .deletion import DeleteRefused, delete_snapshot
-from .errors import explain
+from .errors import TRANSIENT_CODES, explain, explain_error
 from .fleet import FleetState
 from .jobs import GIVE_UP_AFTER, LATE_WINDOW, Job, JobEngine, JobEvent, LockPolicy
 from .labels import parse_selector
@@ -31,6 +32,10 @@ from .refresh import DEBT_TOLERANCE, FAST_SHARE, MAX_QUIET, Refresher
 from .retention import RetentionPlan, plan_retention
 
 log = logging.getLogger(__name__)
+
+# A paced deletion (headless) that meets a transient failure tries again, after 5, 10 s.
+DELETE_ATTEMPTS = 3
+RETRY_DELAY = 5.0
 
 
 @dataclass(frozen=True)
@@ -272,26 +277,52 @@ class Session:
         deleted: list[int] = []
         failures: list[str] = []
         report = DeletionProgress(0, len(snapshots), (), ())
+        stopped = False
         for index, snapshot in enumerate(snapshots, 1):
             if pace is not None and pace(self.budget.wait_for(1)):
                 break
-            try:
-                delete_snapshot(self.api, self.audit, snapshot)
-                deleted.append(snapshot.id)
-                self.refresher.note_deleted([snapshot.id])
-            except DeleteRefused as exc:
-                failures.append(str(exc))
-            except Exception as exc:  # explained on screen, never raised
-                if isinstance(exc, APIException) and exc.code == "not_found":
-                    # already gone (another tool, or our own lost answer): that is done
+            for attempt in range(DELETE_ATTEMPTS if pace is not None else 1):
+                if attempt and pace(RETRY_DELAY * 2 ** (attempt - 1)):
+                    stopped = True
+                    break
+                outcome = self._delete_one(snapshot)
+                if outcome is None:
                     deleted.append(snapshot.id)
                     self.refresher.note_deleted([snapshot.id])
-                else:
-                    failures.append(f"{snapshot.description or snapshot.id}: {explain(exc)}")
+                    break
+                failure, transient = outcome
+                if not transient or attempt == DELETE_ATTEMPTS - 1 or pace is None:
+                    failures.append(failure)
+                    break
+            if stopped:
+                break
             report = DeletionProgress(index, len(snapshots), tuple(deleted), tuple(failures))
             if progress is not None:
                 progress(report)
         return report
+
+    def _delete_one(self, snapshot: Snapshot) -> tuple[str, bool] | None:
+        """Delete one snapshot: None when it is gone, else (why not, whether trying
+        again may help). A retry after a lost answer finds it gone: that is done too."""
+        try:
+            delete_snapshot(self.api, self.audit, snapshot)
+            return None
+        except DeleteRefused as exc:
+            return str(exc), False
+        except APIException as exc:
+            if exc.code == "not_found":
+                return None  # already gone (another tool, or our own lost answer)
+            transient = isinstance(exc.code, int) or exc.code in TRANSIENT_CODES
+            return self._failure(snapshot, exc), transient
+        except Exception as exc:  # explained, never raised
+            transient = isinstance(exc, requests.RequestException)
+            return self._failure(snapshot, exc), transient
+
+    @staticmethod
+    def _failure(snapshot: Snapshot, exc: BaseException) -> str:
+        explanation = explain_error(exc)
+        request = f" (request ID {explanation.request_id})" if explanation.request_id else ""
+        return f"{snapshot.description or snapshot.id}: {explanation.summary}{request}"
 
     def fresh_snapshots(self, label_selector: str | None = None) -> list[Snapshot]:
         """Re-read the snapshots (those the selector picks) and fold them into the fleet:

@@ -14,7 +14,7 @@ from hsnap_tui.core.actions import (
     not_found_message,
     parse_action_id,
 )
-from hsnap_tui.core.errors import explain, explain_error
+from hsnap_tui.core.errors import TRANSIENT_CODES, explain, explain_error
 from hsnap_tui.core.models import Action
 from hsnap_tui.core.session import Session
 from hsnap_tui.core.units import absolute, ago, duration, iso
@@ -26,10 +26,6 @@ from .common import (
     EXIT_USAGE,
     CommandError,
     Runtime,
-)
-
-TRANSIENT_CODES = frozenset(
-    {"unavailable", "timeout", "bad_gateway", "gateway_timeout", "rate_limit_exceeded", "conflict"}
 )
 
 TRANSIENT_PATIENCE = 120.0  # seconds a lookup retries an API that does not answer

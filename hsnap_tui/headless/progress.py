@@ -76,6 +76,12 @@ def result_line(job: Job, name_width: int, now: float) -> str:
         where = f" ({', '.join(ids)})" if ids else ""
         return _wrapped(head, f"{job.error_code}: {job.error_message}{where}", indent)
     if job.state == JobState.CANCELLED:
+        if may_still_land(job):
+            return _wrapped(
+                head,
+                f"an earlier request may still make a snapshot ({JOB_LABEL}={job.uid})",
+                indent,
+            )
         return f"{head}nothing was sent"
     if job.state == JobState.RUNNING:
         return f"{head}action {job.action_id}  image {job.image_id}  {job.progress}%"
@@ -97,12 +103,25 @@ def job_json(job: Job) -> dict:
         "size_gb": job.image_size_gb,
         "started": iso(job.started_at),
         "finished": iso(job.finished_at),
-        "seconds": round(job.elapsed(job.finished_at), 1) if job.finished_at else None,
+        "seconds": _seconds(job),
         "progress": job.progress,
         "blocking": job.blocking,
         "duplicates": list(job.duplicates),
         "job_label": f"{JOB_LABEL}={job.uid}",
     }
+
+
+def _seconds(job: Job) -> float | None:
+    """How long Hetzner took, for a job that started and ended."""
+    if job.finished_at is None:
+        return None
+    elapsed = job.elapsed(job.finished_at)
+    return None if elapsed is None else round(elapsed, 1)
+
+
+def may_still_land(job: Job) -> bool:
+    """A request of this job whose answer was lost may still make its image."""
+    return job.maybe_landed and not job.landed
 
 
 def change_text(job: Job) -> str:
@@ -274,7 +293,17 @@ class JobDisplay:
                 self.runtime.json(_interrupted_json(job))
                 continue
             name = job.server_name.ljust(self.width)
-            if job.state == JobState.CANCELLED:
+            if job.state == JobState.CANCELLED and may_still_land(job):
+                finishing.append(job)
+                self.runtime.print(
+                    _wrapped(
+                        f"{name}  {'cancelled':<9}  ",
+                        "an earlier request may still make a snapshot: look for the label "
+                        f"{JOB_LABEL}={job.uid}",
+                        min(len(name) + 13, 24),
+                    )
+                )
+            elif job.state == JobState.CANCELLED:
                 self.runtime.print(f"{name}  {'cancelled':<9}  nothing was sent")
             elif job.state == JobState.RUNNING:
                 finishing.append(job)
@@ -342,6 +371,6 @@ def _interrupted_json(job: Job) -> dict:
     obj = job_json(job)
     if job.state == JobState.RUNNING:
         obj["note"] = "interrupted: Hetzner is still finishing this snapshot"
-    elif job.active:
+    elif job.active or may_still_land(job):
         obj["note"] = f"interrupted: its request may have made a snapshot ({JOB_LABEL}={job.uid})"
     return obj

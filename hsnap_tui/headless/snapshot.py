@@ -148,18 +148,23 @@ def run_snapshot(
     display = JobDisplay(runtime, jobs, as_json=as_json)
     interrupted = False
     with display:
-        while True:
-            result = session.tick()
-            current = [session.jobs.get(i) for i in ids]
-            display.update([j for j in current if j is not None], result.events, result.next_delay)
-            if request.wait:
-                if not session.jobs.needs_step():
+        try:
+            while True:
+                result = session.tick()
+                current = [j for j in (session.jobs.get(i) for i in ids) if j is not None]
+                display.update(current, result.events, result.next_delay)
+                if request.wait:
+                    if not session.jobs.needs_step():
+                        break
+                elif all(_accepted(j) for j in current):
                     break
-            elif all(_accepted(j) for j in current if j is not None):
-                break
-            if runtime.wait(result.next_delay):
-                interrupted = True
-                break
+                if runtime.wait(result.next_delay):
+                    interrupted = True
+                    break
+        except KeyboardInterrupt:
+            # a second Ctrl-C, perhaps mid-request: no more network, but still say
+            # what was sent and what Hetzner is finishing
+            interrupted = True
     final = [j for j in (session.jobs.get(i) for i in ids) if j is not None]
     if interrupted:
         return _interrupted(session, runtime, display, ids, as_json, started)
