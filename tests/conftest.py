@@ -95,6 +95,11 @@ async def poll(pilot) -> None:
 
 
 async def settle(pilot) -> None:
-    """Let every worker finish and every message land."""
+    """Let every worker finish and every message land — including workers that a
+    screen mounted by those messages starts (a few rounds; on a loaded machine the
+    mount comes after the first wait)."""
+    for _ in range(3):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
