@@ -194,6 +194,19 @@ def _commands(parser: argparse.ArgumentParser) -> None:
         help=f"the snapshots to consider, by their labels (default {MANAGED_SELECTOR})",
     )
     prune.add_argument("--keep-last", type=_keep, metavar="N", help="keep the newest N per server")
+    for rule, period in (
+        ("hourly", "hour"),
+        ("daily", "day"),
+        ("weekly", "ISO week"),
+        ("monthly", "month"),
+        ("yearly", "year"),
+    ):
+        prune.add_argument(
+            f"--keep-{rule}",
+            type=_keep,
+            metavar="N",
+            help=f"keep the newest of each of the last N {period}s that have one (UTC)",
+        )
     prune.add_argument("--apply", action="store_true", help="delete what the plan says")
     prune.add_argument("--json", action="store_true", help="JSON lines on stdout")
     _connection_options(prune, sub=True)

@@ -627,3 +627,51 @@ def test_a_token_that_cannot_be_sent_is_a_setup_error(sim, monkeypatch, token):
     assert ran.code == 2
     assert "copy it again" in ran.err and token not in ran.err
     assert sim.requests() == []
+
+
+# ---- keep rules by period ---------------------------------------------------------------
+
+
+def nightly(sim, name: str, days: int, label: str = "nightly") -> list[dict]:
+    """A snapshot of `name` every night at 02:30 UTC for `days` days before the start."""
+    server = sim.world.servers[server_id(sim, name)]
+    made = []
+    with sim.lock:
+        for day in range(days, 0, -1):
+            created = sim.clock.now() - day * 86400 + 9000  # 02:30 on that day
+            made.append(
+                sim.world.make_image(
+                    server,
+                    image_type="snapshot",
+                    description=f"{name}-nightly-{day}",
+                    labels={"managed-by": "hsnap", "schedule": label},
+                    created=created,
+                    image_size=4.0,
+                )
+            )
+    return made
+
+
+def test_prune_by_periods_keeps_what_the_rules_say(env):
+    """A month of nightly snapshots, `--keep-daily 7 --keep-weekly 4 --keep-monthly 6`."""
+    from hsnap_tui.core.keep import KeepRules
+    from hsnap_tui.core.models import _ts
+    from tests.test_keep import Snap, reference
+
+    sim = env
+    made = nightly(sim, "db-prod-01", 30)
+    snaps = [Snap(i["id"], _ts(i["created"])) for i in made]
+    expected = reference(snaps, KeepRules(daily=7, weekly=4, monthly=6))
+    args = ("prune", "-l", "schedule=nightly", "--keep-daily", "7", "--keep-weekly", "4")
+    ran = run(sim, *args, "--keep-monthly", "6", "--json")
+    assert ran.code == 0, ran.err
+    rows = [o for o in ran.json() if o["type"] == "plan"]
+    assert {o["snapshot_id"] for o in rows if o["action"] == "keep"} == set(expected)
+    for row in rows:
+        if row["action"] == "keep":
+            assert {r.split()[0] for r in row["rules"]} == expected[row["snapshot_id"]]
+    assert len([o for o in rows if o["action"] == "delete"]) == 30 - len(expected)
+    text = run(sim, *args, "--keep-monthly", "6")
+    assert "Retention plan: keep daily 7, weekly 4, monthly 6 per server" in text.out
+    assert "daily 2026-11-25" in text.out
+    assert mutating(sim) == []

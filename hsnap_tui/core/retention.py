@@ -1,10 +1,11 @@
-"""Retention plans: keep the newest N snapshots per server, delete the rest — of the
-snapshots hsnap-tui manages only. Pure: no network, no clock.
+"""Retention plans: keep what the keep rules keep per server (the newest N by default;
+`core.keep`), delete the rest — of the snapshots hsnap-tui manages only. Pure: no
+network, no clock.
 
 Rules, per source server:
 - only images labelled `managed-by=hsnap` (or those another selector picks) are
   considered; others are never touched;
-- the newest N available ones are kept;
+- the available ones the keep rules keep are kept (the newest N by default);
 - beyond those, protected images are kept (the API would refuse anyway) and so are
   images still being created; everything else is deleted.
 """
@@ -12,8 +13,9 @@ Rules, per source server:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from .keep import KeepRules, keep_reasons, newest_first
 from .labels import parse_selector
 from .models import Snapshot
 
@@ -47,15 +49,20 @@ class ServerPlan:
     server_name: str
     keep: tuple[Snapshot, ...]
     delete: tuple[Snapshot, ...]
-    spared: tuple[tuple[Snapshot, str], ...] = ()  # beyond N but kept, with the reason
+    spared: tuple[tuple[Snapshot, str], ...] = ()  # kept by no rule but kept: the reason
+    reasons: dict[int, tuple[str, ...]] = field(default_factory=dict)  # kept: which rules
 
 
 @dataclass(frozen=True)
 class RetentionPlan:
-    keep_newest: int
+    rules: KeepRules
     servers: tuple[ServerPlan, ...]
     ignored: int = 0  # snapshots the selector does not pick, or without a source server
     selector: str = MANAGED_SELECTOR  # the snapshots the plan is about
+
+    @property
+    def keep_newest(self) -> int:
+        return self.rules.last
 
     @property
     def delete(self) -> list[Snapshot]:
@@ -72,18 +79,16 @@ class RetentionPlan:
         return sum(s.image_size_gb or 0.0 for s in self.delete)
 
 
-def _newest_first(snapshot: Snapshot) -> tuple[float, int]:
-    return (-(snapshot.created or 0.0), -snapshot.id)
-
-
 def plan_retention(
     snapshots: Iterable[Snapshot],
-    keep_newest: int,
+    keep: int | KeepRules,
     selector: str = MANAGED_SELECTOR,
 ) -> RetentionPlan:
     """Plan over the snapshots `selector` picks (a label selector: LabelError when it
-    is not one)."""
-    if keep_newest < 1:
+    is not one), per source server: the keep rules (`keep` newest when a number) over
+    its available snapshots; beyond them, protected and unfinished ones are kept too."""
+    rules = KeepRules(last=keep) if isinstance(keep, int) else keep
+    if not rules:
         raise RetentionError("keep at least 1 per server")
     picks = parse_selector(selector)
     groups: dict[int, list[Snapshot]] = {}
@@ -97,11 +102,15 @@ def plan_retention(
         names.setdefault(snapshot.server_id, snapshot.server_name or str(snapshot.server_id))
     plans = []
     for server_id, group in groups.items():
-        available = sorted((s for s in group if s.status == "available"), key=_newest_first)
-        keep = available[:keep_newest]
-        delete, spared = [], []
-        for snapshot in available[keep_newest:]:
-            if snapshot.protected:
+        available = newest_first(
+            (s for s in group if s.status == "available"), lambda s: s.created, lambda s: s.id
+        )
+        reasons = keep_reasons(available, rules)
+        keep_, delete, spared = [], [], []
+        for snapshot in available:
+            if snapshot.id in reasons:
+                keep_.append(snapshot)
+            elif snapshot.protected:
                 spared.append((snapshot, "protected"))
             else:
                 delete.append(snapshot)
@@ -109,10 +118,17 @@ def plan_retention(
             if snapshot.status != "available":
                 spared.append((snapshot, f"status {snapshot.status}"))
         plans.append(
-            ServerPlan(server_id, names[server_id], tuple(keep), tuple(delete), tuple(spared))
+            ServerPlan(
+                server_id,
+                names[server_id],
+                tuple(keep_),
+                tuple(delete),
+                tuple(spared),
+                {i: tuple(r) for i, r in reasons.items()},
+            )
         )
     plans.sort(key=lambda p: (p.server_name, p.server_id))
-    return RetentionPlan(keep_newest, tuple(plans), ignored, selector)
+    return RetentionPlan(rules, tuple(plans), ignored, selector)
 
 
 @dataclass(frozen=True)

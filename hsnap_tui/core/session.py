@@ -343,7 +343,7 @@ class Session:
     def replan(self, plan: RetentionPlan) -> RetentionPlan:
         """The same retention rule over snapshots read just now."""
         fresh = self.fresh_snapshots(plan.selector)
-        return plan_retention(fresh, plan.keep_newest, plan.selector)
+        return plan_retention(fresh, plan.rules, plan.selector)
 
 
 class Workspace:

@@ -7,6 +7,7 @@ import textwrap
 from datetime import datetime, timezone
 
 from hsnap_tui.core.errors import explain
+from hsnap_tui.core.keep import RULES, KeepRules
 from hsnap_tui.core.labels import LabelError, parse_selector
 from hsnap_tui.core.models import Snapshot
 from hsnap_tui.core.retention import (
@@ -48,26 +49,26 @@ def run_prune(
     runtime: Runtime,
     *,
     selector: str | None,
-    keep_last: int | None,
+    rules: KeepRules,
     apply: bool,
     as_json: bool,
 ) -> int:
-    if keep_last is None:
-        raise CommandError("give a keep rule: --keep-last N keeps the newest N per server")
+    if not rules:
+        raise CommandError(NO_RULE)
     selector = check_selector(selector)
     if apply and session.read_only:
         raise CommandError(
             f"read-only ({session.api.read_only_reason}): --apply would delete snapshots; "
             "nothing was sent"
         )
-    plan = plan_retention(_read(session, selector), keep_last, selector)
+    plan = plan_retention(_read(session, selector), rules, selector)
     show_plan(runtime, plan, as_json, applying=apply)
     if not apply:
         return EXIT_OK
     if not plan.delete:
         return EXIT_OK
     # Right before deleting: the snapshots as they are now, and the plan from them.
-    fresh = plan_retention(_read(session, selector), keep_last, selector)
+    fresh = plan_retention(_read(session, selector), rules, selector)
     change = plan_change(plan, fresh)
     if change:
         if as_json:
@@ -147,6 +148,20 @@ def _delete(session: Session, runtime: Runtime, plan: RetentionPlan, as_json: bo
     return code
 
 
+NO_RULE = (
+    "give a keep rule: --keep-last N (the newest N per server), or --keep-hourly, "
+    "--keep-daily, --keep-weekly, --keep-monthly, --keep-yearly N"
+)
+
+
+def _why(reasons: tuple[str, ...]) -> str:
+    """The first rule that keeps a snapshot, and how many more do: `daily 2026-11-27 +1`."""
+    if not reasons:
+        return "kept"
+    more = f" +{len(reasons) - 1}" if len(reasons) > 1 else ""
+    return reasons[0] + more
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
@@ -177,14 +192,18 @@ def plan_rows(plan: RetentionPlan) -> list[tuple[str, Snapshot, str, str]]:
     """(server name, snapshot, keep/delete, why) for every snapshot the plan is about,
     per server, newest first."""
     rows = []
-    n = plan.keep_newest
     for server in plan.servers:
-        entries = [(s, "keep", f"newest {n}") for s in server.keep]
-        entries += [(s, "delete", f"past newest {n}") for s in server.delete]
+        entries = [(s, "keep", _why(server.reasons.get(s.id, ()))) for s in server.keep]
+        entries += [(s, "delete", "kept by no rule") for s in server.delete]
         entries += [(s, "keep", why) for s, why in server.spared]
         entries.sort(key=lambda e: (-(e[0].created or 0.0), -e[0].id))
         rows += [(server.server_name, s, verb, why) for s, verb, why in entries]
     return rows
+
+
+def _reasons_of(plan: RetentionPlan, snapshot: Snapshot) -> tuple[str, ...]:
+    server = next((p for p in plan.servers if p.server_id == snapshot.server_id), None)
+    return server.reasons.get(snapshot.id, ()) if server else ()
 
 
 def show_plan(runtime: Runtime, plan: RetentionPlan, as_json: bool, applying: bool) -> None:
@@ -202,13 +221,14 @@ def show_plan(runtime: Runtime, plan: RetentionPlan, as_json: bool, applying: bo
                     "size_gb": snap.image_size_gb,
                     "action": verb,
                     "reason": why,
+                    "rules": list(_reasons_of(plan, snap)),
                 }
             )
         runtime.json(
             {
                 "type": "plan_summary",
                 "selector": plan.selector,
-                "keep_last": plan.keep_newest,
+                "rules": {r: getattr(plan.rules, r) for r in RULES if getattr(plan.rules, r)},
                 "delete": len(plan.delete),
                 "keep": len(plan.keep),
                 "servers": len(plan.servers),
@@ -218,9 +238,7 @@ def show_plan(runtime: Runtime, plan: RetentionPlan, as_json: bool, applying: bo
             }
         )
         return
-    runtime.print(
-        f"Retention plan: keep the newest {plan.keep_newest} per server ({plan.selector})"
-    )
+    runtime.print(f"Retention plan: keep {plan.rules.describe()} per server ({plan.selector})")
     current = None
     why_width = max([8, *(len(why) for _, _, _, why in rows)])
     for server_name, snap, verb, why in rows:

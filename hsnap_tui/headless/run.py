@@ -14,6 +14,7 @@ from hsnap_tui.config import ConfigError, resolve
 from hsnap_tui.core.api import HetznerApi
 from hsnap_tui.core.audit import AuditLog, default_audit_path
 from hsnap_tui.core.errors import explain
+from hsnap_tui.core.keep import RULES, KeepRules
 from hsnap_tui.core.labels import LabelError, parse_selector
 from hsnap_tui.core.session import Session
 from hsnap_tui.logs import setup_logging
@@ -26,7 +27,7 @@ from .common import (
     Runtime,
     ctrl_c_stops,
 )
-from .prune import check_selector, run_prune
+from .prune import NO_RULE, check_selector, run_prune
 from .servers import run_servers
 from .snapshot import check_request, run_snapshot
 
@@ -34,6 +35,11 @@ log = logging.getLogger("hsnap_tui.headless")
 
 EXIT_BROKEN_PIPE = 141  # as a shell reports a tool ended by SIGPIPE
 MUTATING = {"snapshot": "snapshot", "prune": "prune --apply"}
+
+
+def keep_rules(args: argparse.Namespace) -> KeepRules:
+    """--keep-last/-hourly/-daily/-weekly/-monthly/-yearly, as one set of rules."""
+    return KeepRules(**{rule: getattr(args, f"keep_{rule}") or 0 for rule in RULES})
 
 
 def run_command(args: argparse.Namespace, runtime: Runtime) -> int:
@@ -69,8 +75,8 @@ def _run(args: argparse.Namespace, runtime: Runtime) -> int:
             lock_timeout=args.lock_timeout or None,
         )
     elif command == "prune":
-        if args.keep_last is None:
-            raise CommandError("give a keep rule: --keep-last N keeps the newest N per server")
+        if not keep_rules(args):
+            raise CommandError(NO_RULE)
         check_selector(args.selector)
     elif command == "servers" and args.selector is not None:
         try:
@@ -116,7 +122,7 @@ def _run(args: argparse.Namespace, runtime: Runtime) -> int:
                 session,
                 runtime,
                 selector=args.selector,
-                keep_last=args.keep_last,
+                rules=keep_rules(args),
                 apply=args.apply,
                 as_json=args.json,
             )
