@@ -675,3 +675,21 @@ def test_prune_by_periods_keeps_what_the_rules_say(env):
     assert "Retention plan: keep daily 7, weekly 4, monthly 6 per server" in text.out
     assert "daily 2026-11-25" in text.out
     assert mutating(sim) == []
+
+
+def test_failed_deletions_are_named_by_id_and_lines_fit_80_columns(env):
+    sim = env
+    sim.add_fault("http_500", count=100_000, path_prefix="/v1/images/", method="DELETE")
+    dry = run(sim, "prune", "--keep-last", "2", "--json")
+    planned = {o["snapshot_id"] for o in dry.json() if o.get("action") == "delete"}
+    ran = run(sim, "prune", "--keep-last", "2", "--apply", "--json")
+    assert ran.code == 1
+    failed = [o for o in ran.json() if o["type"] == "delete_failed"]
+    assert {o["snapshot_id"] for o in failed} == planned
+    assert all(o["server"] and o["description"] for o in failed)
+    rules = ("--keep-last", "1", "--keep-hourly", "1", "--keep-yearly", "1", "-l", "managed-by")
+    text = run(sim, "prune", *rules, "--apply")
+    assert text.code == 1
+    assert all(len(line) <= 80 for line in (text.out + text.err).splitlines())
+    ran = run(sim, "snapshot", "--all", "--if-locked", "skip")
+    assert all(len(line) <= 80 for line in (ran.out + ran.err).splitlines())

@@ -62,6 +62,7 @@ class DeletionProgress:
     total: int
     deleted: tuple[int, ...]
     failures: tuple[str, ...]
+    failed: tuple[int, ...] = ()  # the IDs behind `failures`, in the same order
 
     @property
     def finished(self) -> bool:
@@ -276,6 +277,7 @@ class Session:
         there. Without it (the operator confirmed in the console) they go out at once."""
         deleted: list[int] = []
         failures: list[str] = []
+        failed: list[int] = []
         report = DeletionProgress(0, len(snapshots), (), ())
         stopped = False
         for index, snapshot in enumerate(snapshots, 1):
@@ -293,10 +295,13 @@ class Session:
                 failure, transient = outcome
                 if not transient or attempt == DELETE_ATTEMPTS - 1 or pace is None:
                     failures.append(failure)
+                    failed.append(snapshot.id)
                     break
             if stopped:
                 break
-            report = DeletionProgress(index, len(snapshots), tuple(deleted), tuple(failures))
+            report = DeletionProgress(
+                index, len(snapshots), tuple(deleted), tuple(failures), tuple(failed)
+            )
             if progress is not None:
                 progress(report)
         return report

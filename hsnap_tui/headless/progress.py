@@ -220,7 +220,8 @@ class JobDisplay:
                 self.seen[job.id] = state
                 if not self.bars and job.active:
                     name = job.server_name.ljust(self.width)
-                    self.runtime.note(f"{self._stamp()}  {name}  {change_text(job)}")
+                    head = f"{self._stamp()}  {name}  "
+                    self.runtime.note(_wrapped(head, change_text(job), min(len(head), 24)))
             if self.progress is not None:
                 self._bar(job, next_check if pacing else 0.0)
             if not job.active and job.id not in self.reported:

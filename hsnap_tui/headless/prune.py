@@ -1,5 +1,6 @@
-"""`hsnap-tui prune`: the console's retention plan (`p`), printed; `--apply` deletes
-exactly what the plan says, after re-reading the snapshots and recomputing it."""
+"""`hsnap-tui prune`: the console's retention plan (`p`), printed; `--apply` re-reads
+the snapshots right before deleting, recomputes the plan from them, prints what changed,
+and deletes exactly what that plan says."""
 
 from __future__ import annotations
 
@@ -113,11 +114,28 @@ def _delete(session: Session, runtime: Runtime, plan: RetentionPlan, as_json: bo
             else:
                 name = snap.description if snap else image_id
                 runtime.note(f"[{report.done}/{report.total}] deleted {name} (#{image_id})")
-        for failure in new_failures:
+        new_failed = report.failed[len(report.failed) - len(new_failures) :]
+        for failure, image_id in zip(new_failures, new_failed, strict=False):
+            snap = by_id.get(image_id)
             if as_json:
-                runtime.json({"type": "delete_failed", "error": failure})
+                runtime.json(
+                    {
+                        "type": "delete_failed",
+                        "snapshot_id": image_id,
+                        "server": snap.server_name if snap else None,
+                        "description": snap.description if snap else None,
+                        "error": failure,
+                    }
+                )
             else:
-                runtime.note(f"[{report.done}/{report.total}] not deleted: {failure}")
+                runtime.note(
+                    textwrap.fill(
+                        f"[{report.done}/{report.total}] not deleted: {failure}",
+                        width=WIDTH,
+                        subsequent_indent="    ",
+                        break_long_words=False,
+                    )
+                )
 
     report = session.delete_snapshots(doomed, progress, pace=runtime.wait)
     freed = sum(by_id[i].image_size_gb or 0.0 for i in report.deleted if i in by_id)
@@ -148,10 +166,7 @@ def _delete(session: Session, runtime: Runtime, plan: RetentionPlan, as_json: bo
     return code
 
 
-NO_RULE = (
-    "give a keep rule: --keep-last N (the newest N per server), or --keep-hourly, "
-    "--keep-daily, --keep-weekly, --keep-monthly, --keep-yearly N"
-)
+NO_RULE = "give a keep rule: --keep-last N, or --keep-daily N (-hourly, -weekly, …)"
 
 
 def _why(reasons: tuple[str, ...]) -> str:
@@ -238,7 +253,13 @@ def show_plan(runtime: Runtime, plan: RetentionPlan, as_json: bool, applying: bo
             }
         )
         return
-    runtime.print(f"Retention plan: keep {plan.rules.describe()} per server ({plan.selector})")
+    runtime.print(
+        textwrap.fill(
+            f"Retention plan: keep {plan.rules.describe()} per server ({plan.selector})",
+            width=WIDTH,
+            subsequent_indent="  ",
+        )
+    )
     current = None
     why_width = max([8, *(len(why) for _, _, _, why in rows)])
     for server_name, snap, verb, why in rows:
