@@ -84,6 +84,12 @@ TRANSIENT_CODES = frozenset(
     {"unavailable", "timeout", "bad_gateway", "gateway_timeout", "rate_limit_exceeded", "conflict"}
 )
 
+
+def is_transient(exc: APIException) -> bool:
+    """An API error that says "not now" (a 5xx with no code, a gateway, 429…)."""
+    return isinstance(exc.code, int) or exc.code in TRANSIENT_CODES
+
+
 CORRELATION_ID = re.compile(r"^[0-9a-f]{16}$")
 
 

@@ -23,9 +23,9 @@ from .api import HetznerApi
 from .audit import AuditLog
 from .budget import RequestBudget
 from .deletion import DeleteRefused, delete_snapshot
-from .errors import TRANSIENT_CODES, explain, explain_error
+from .errors import explain, explain_error, is_transient
 from .fleet import FleetState
-from .jobs import GIVE_UP_AFTER, LATE_WINDOW, Job, JobEngine, JobEvent, LockPolicy
+from .jobs import GIVE_UP_AFTER, LATE_WINDOW, Job, JobEngine, JobEvent, LockPolicy, StepResult
 from .labels import parse_selector
 from .models import Action, Server, Snapshot
 from .refresh import DEBT_TOLERANCE, FAST_SHARE, MAX_QUIET, Refresher
@@ -162,10 +162,8 @@ class Session:
         watched: Mapping[int, Action] = {}
         if "fast" in poll.lanes and (self.jobs.needs_step() or watch):
             step = self.jobs.step(self.refresher.fleet, watch)
-            if step.snapshots:
-                fleet = self.refresher.note_snapshots(step.snapshots)
-            if step.gone:
-                fleet = self.refresher.note_deleted(step.gone)
+            folded = self._fold(step)
+            fleet = folded if folded is not None else fleet
             if step.want_slow:
                 self.refresher.request_slow()
             events, watched = tuple(step.events), dict(step.watched)
@@ -202,11 +200,7 @@ class Session:
             return TickResult(self, True, next_delay=delay, throttled=True, jobs=self._jobs())
         cost = max(1, self.jobs.tick_cost())
         step = self.jobs.step(self.refresher.fleet)
-        fleet = None
-        if step.snapshots:
-            fleet = self.refresher.note_snapshots(step.snapshots)
-        if step.gone:
-            fleet = self.refresher.note_deleted(step.gone)
+        fleet = self._fold(step)
         now = self._last_jobs_step = self.clock()
         interval = max(self.refresher.refresh, cost / (FAST_SHARE * budget.rate()))
         self._next_jobs_step = now + interval
@@ -219,6 +213,15 @@ class Session:
             events=tuple(step.events),
             jobs=self._jobs(),
         )
+
+    def _fold(self, step: StepResult) -> FleetState | None:
+        """The images a step made, finished or saw go, into the fleet at once."""
+        fleet = None
+        if step.snapshots:
+            fleet = self.refresher.note_snapshots(step.snapshots)
+        if step.gone:
+            fleet = self.refresher.note_deleted(step.gone)
+        return fleet
 
     def _jobs(self) -> tuple[Job, ...]:
         return tuple(self.jobs.jobs())
@@ -317,8 +320,7 @@ class Session:
         except APIException as exc:
             if exc.code == "not_found":
                 return None  # already gone (another tool, or our own lost answer)
-            transient = isinstance(exc.code, int) or exc.code in TRANSIENT_CODES
-            return self._failure(snapshot, exc), transient
+            return self._failure(snapshot, exc), is_transient(exc)
         except Exception as exc:  # explained, never raised
             transient = isinstance(exc, requests.RequestException)
             return self._failure(snapshot, exc), transient

@@ -14,7 +14,7 @@ from hsnap_tui.core.actions import (
     not_found_message,
     parse_action_id,
 )
-from hsnap_tui.core.errors import TRANSIENT_CODES, explain, explain_error
+from hsnap_tui.core.errors import explain, explain_error, is_transient
 from hsnap_tui.core.models import Action
 from hsnap_tui.core.session import Session
 from hsnap_tui.core.units import absolute, ago, duration, iso
@@ -49,7 +49,7 @@ def _fetch(session: Session, runtime: Runtime, action_id: int, as_json: bool) ->
                 message = f"the API rejected the token: {explain(exc)}"
                 raise CommandError(message, EXIT_USAGE) from None
             failure: BaseException = exc
-            transient = isinstance(exc.code, int) or exc.code in TRANSIENT_CODES
+            transient = is_transient(exc)
         except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
             failure, transient = exc, True
         if not transient or runtime.clock() - started >= TRANSIENT_PATIENCE:

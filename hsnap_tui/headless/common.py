@@ -25,6 +25,7 @@ EXIT_FAILED = 1  # a job failed or was skipped, a deletion failed, an action end
 EXIT_USAGE = 2  # usage and setup: no token, bad selector, unknown server, read-only
 EXIT_INTERRUPTED = 130  # Ctrl-C
 
+WIDTH = 80  # human output fits the design size
 LOAD_PATIENCE = 120.0  # seconds the first read of the fleet retries an unreachable API
 REJECTED = frozenset({"unauthorized", "forbidden"})
 

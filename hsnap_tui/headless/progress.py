@@ -13,14 +13,13 @@ from datetime import datetime, timezone
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from hsnap_tui.core.jobs import JOB_LABEL, Job, JobEvent, JobState, LockPolicy
+from hsnap_tui.core.jobs import JOB_LABEL, Job, JobState, LockPolicy
 from hsnap_tui.core.units import duration, iso, size_gb
 
-from .common import Runtime
+from .common import WIDTH, Runtime
 
 MAX_BARS = 12  # more jobs than this: bars for the active ones only, and a total
 SLOW_CHECK = 15.0  # a next check further away than this is said, so a wait is not a hang
-WIDTH = 80
 
 
 def job_state_text(job: Job) -> str:
@@ -199,9 +198,7 @@ class JobDisplay:
 
     # ---- as the jobs move -----------------------------------------------------------
 
-    def update(
-        self, jobs: Iterable[Job], events: Iterable[JobEvent], next_check: float = 0.0
-    ) -> None:
+    def update(self, jobs: Iterable[Job], next_check: float = 0.0) -> None:
         """After a tick: the jobs as they are now, and when the next check comes (said
         when it is far: the request budget is paying back the snapshot requests)."""
         now = self.runtime.now()
@@ -232,7 +229,6 @@ class JobDisplay:
         if self.overall is not None and self.progress is not None:
             done = sum(1 for j in jobs if not j.active)
             self.progress.update(self.overall, completed=done, state=f"{done}/{self.total} done")
-        del events  # the jobs' states say it all; the events are the console's toasts
 
     def _stamp(self) -> str:
         return datetime.fromtimestamp(self.runtime.now(), tz=timezone.utc).strftime("%H:%M:%S")

@@ -20,11 +20,7 @@ from hsnap_tui.core.retention import (
 from hsnap_tui.core.session import DeletionProgress, Session
 from hsnap_tui.core.units import iso, size_gb
 
-from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CommandError, Runtime
-
-# keep/delete, ID, created, size, why, then as much of the description as 80 columns
-# hold (its end: the date and time that tell snapshots apart)
-WIDTH = 80
+from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, WIDTH, CommandError, Runtime
 
 
 def check_selector(selector: str | None) -> str:
@@ -99,34 +95,26 @@ def _delete(session: Session, runtime: Runtime, plan: RetentionPlan, as_json: bo
         nonlocal last
         new_ids = report.deleted[len(last.deleted) :]
         new_failures = report.failures[len(last.failures) :]
+        new_failed = report.failed[len(last.failed) :]
         last = report
+
+        def about(image_id: int) -> dict:
+            snap = by_id.get(image_id)
+            return {
+                "snapshot_id": image_id,
+                "server": snap.server_name if snap else None,
+                "description": snap.description if snap else None,
+            }
+
         for image_id in new_ids:
-            snap = by_id.get(image_id)
             if as_json:
-                runtime.json(
-                    {
-                        "type": "deleted",
-                        "snapshot_id": image_id,
-                        "server": snap.server_name if snap else None,
-                        "description": snap.description if snap else None,
-                    }
-                )
+                runtime.json({"type": "deleted", **about(image_id)})
             else:
-                name = snap.description if snap else image_id
+                name = about(image_id)["description"] or image_id
                 runtime.note(f"[{report.done}/{report.total}] deleted {name} (#{image_id})")
-        new_failed = report.failed[len(report.failed) - len(new_failures) :]
-        for failure, image_id in zip(new_failures, new_failed, strict=False):
-            snap = by_id.get(image_id)
+        for failure, image_id in zip(new_failures, new_failed, strict=True):
             if as_json:
-                runtime.json(
-                    {
-                        "type": "delete_failed",
-                        "snapshot_id": image_id,
-                        "server": snap.server_name if snap else None,
-                        "description": snap.description if snap else None,
-                        "error": failure,
-                    }
-                )
+                runtime.json({"type": "delete_failed", **about(image_id), "error": failure})
             else:
                 runtime.note(
                     textwrap.fill(

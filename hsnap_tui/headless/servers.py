@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 
 from hsnap_tui.core.fleet import FleetState
+from hsnap_tui.core.jobs import describe_lock
 from hsnap_tui.core.labels import LabelError, parse_selector
 from hsnap_tui.core.models import Server
 from hsnap_tui.core.session import Session
@@ -15,15 +16,16 @@ from .common import EXIT_OK, CommandError, Runtime, load_fleet
 
 
 def lock_words(fleet: FleetState, server: Server) -> str:
-    """What holds the lock: `#1930144893 rebuild 40%` (+N more), or the bare flag."""
+    """What holds the lock, as a job waiting for it says it (`#1930144893 rebuild 40%`),
+    with how many more actions hold it too."""
     lock = fleet.lock(server.id)
-    if lock.actions:
-        first = lock.actions[0]
-        text = f"#{first.id} {first.short_command} {first.progress}%"
-        if len(lock.actions) > 1:
-            text += f" +{len(lock.actions) - 1}"
-        return text
-    return "no running action (Hetzner's side, or one that just ended)" if lock.flagged else ""
+    if not lock.held:
+        return ""
+    if not lock.actions:
+        return "no visible action (Hetzner's side, or one that just ended)"
+    text, _ = describe_lock(fleet, server.id)
+    more = len(lock.actions) - 1
+    return text + (f" +{more}" if more > 0 else "")
 
 
 def run_servers(session: Session, runtime: Runtime, *, selector: str | None, as_json: bool) -> int:

@@ -152,7 +152,7 @@ def run_snapshot(
             while True:
                 result = session.tick()
                 current = [j for j in (session.jobs.get(i) for i in ids) if j is not None]
-                display.update(current, result.events, result.next_delay)
+                display.update(current, result.next_delay)
                 if request.wait:
                     if not session.jobs.needs_step():
                         break
