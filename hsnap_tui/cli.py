@@ -10,6 +10,7 @@ import sys
 
 from hsnap_tui import __version__
 from hsnap_tui.config import ConfigError, Context, Settings, resolve, switchable_contexts
+from hsnap_tui.core.jobs import SHUTDOWN_TIMEOUT
 from hsnap_tui.core.naming import DEFAULT_LABELS, DEFAULT_TEMPLATE
 from hsnap_tui.core.retention import MANAGED_SELECTOR, RetentionError, parse_keep
 from hsnap_tui.headless.common import Runtime
@@ -105,6 +106,16 @@ def _lock_timeout(text: str) -> float:
     return value
 
 
+def _shutdown_timeout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 10 <= value <= 3600:
+        raise argparse.ArgumentTypeError("give 10 to 3600 seconds")
+    return value
+
+
 def _keep(text: str) -> int:
     try:
         return parse_keep(text)
@@ -167,6 +178,25 @@ def _commands(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="with --if-locked wait: skip a server still locked after this long "
         "(default 3600; 0 waits as long as it takes)",
+    )
+    snapshot.add_argument(
+        "--shutdown",
+        action="store_true",
+        help="a consistent snapshot: shut the server down (ACPI), snapshot it while "
+        "off, power it on again (servers already off stay off)",
+    )
+    snapshot.add_argument(
+        "--shutdown-timeout",
+        type=_shutdown_timeout,
+        default=SHUTDOWN_TIMEOUT,
+        metavar="SECONDS",
+        help="with --shutdown: how long a server may take to go off (default 300); "
+        "then its job fails and the server keeps running",
+    )
+    snapshot.add_argument(
+        "--force-poweroff",
+        action="store_true",
+        help="with --shutdown: power a server off hard when it is not off in time",
     )
     snapshot.add_argument(
         "--no-wait",

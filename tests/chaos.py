@@ -59,6 +59,8 @@ class SeedOutcome:
     unreported: int = 0  # did not succeed, yet an image of its own exists
     lost: int = 0  # failed for a reason the schedule does not justify (a snapshot lost)
     stuck: int = 0  # still active when the run ended
+    consistent: int = 0  # jobs that shut their server down first
+    left_off: int = 0  # servers a job shut down that were not running at the end
     max_per_minute: int = 0  # most requests one session sent in a simulated minute
     per_minute_bound: float = 0.0
     per_hour: float = 0.0  # the busiest session's average, per simulated hour
@@ -182,7 +184,25 @@ def _events(rng, sims, workspace, console_a, console_b, cron_a, project, offline
             policy = LockPolicy.SKIP if rng.random() < 0.15 else LockPolicy.WAIT
             # cron's `--lock-timeout`: skip a server still locked after it
             limit = rng.choice((None, 30.0, 120.0)) if session is cron_a else None
-            session.submit(picked, rng.choice(TEMPLATES), {"managed-by": "hsnap"}, policy, limit)
+            consistent = {}
+            if rng.random() < 0.3:  # a consistent snapshot: shut down, snapshot, power on
+                consistent = {
+                    "shutdown": True,
+                    "force_poweroff": rng.random() < 0.5,
+                    "shutdown_timeout": rng.choice((60.0, 300.0)),
+                }
+            session.submit(
+                picked,
+                rng.choice(TEMPLATES),
+                {"managed-by": "hsnap"},
+                policy,
+                limit,
+                **consistent,
+            )
+    if rng.random() < 0.03:  # a server's OS starts (or stops) ignoring ACPI
+        sim = sims[rng.choice("AB")]
+        server_id = rng.choice(sorted(sim.world.servers))
+        sim.set_server(server_id, acpi=rng.random() < 0.5, shutdown_seconds=rng.choice((5, 20, 90)))
     if rng.random() < 0.08:  # another tool locks a server
         sim = sims[rng.choice("AB")]
         server_id = rng.choice(sorted(sim.world.servers))
@@ -200,7 +220,7 @@ def _events(rng, sims, workspace, console_a, console_b, cron_a, project, offline
             (s, j)
             for s in project
             for j in s.jobs.jobs()
-            if j.state in (JobState.QUEUED, JobState.WAITING)
+            if j.state in (JobState.QUEUED, JobState.WAITING, JobState.SHUTTING_DOWN)
         ]
         if jobs:
             session, job = rng.choice(jobs)
@@ -219,9 +239,10 @@ def _fault(rng: random.Random, sims: dict[str, Simulator], offline: dict[str, in
     on_create = kind == "action_failed" or rng.random() < 0.5
     if on_create:
         server_id = rng.choice(sorted(sim.world.servers))
-        path, method = f"/v1/servers/{server_id}/actions/create_image", "POST"
+        action = rng.choice(("create_image", "create_image", "shutdown", "po"))  # po: power
+        path, method = f"/v1/servers/{server_id}/actions/{action}", "POST"
         if rng.random() < 0.5:
-            path = "/v1/servers/"  # any server's create_image (and server reads)
+            path = "/v1/servers/"  # any server's actions (and server reads)
     else:
         path, method = rng.choice(LISTS), None
     options: dict = {"count": rng.randint(1, 3), "path_prefix": path, "method": method}
@@ -243,6 +264,21 @@ def _fault(rng: random.Random, sims: dict[str, Simulator], offline: dict[str, in
 def _judge(sessions, project, sims, ever, recorded, outcome: SeedOutcome) -> None:
     jobs: list[tuple[Session, Job]] = [(s, j) for s in sessions for j in s.jobs.jobs()]
     outcome.jobs = len(jobs)
+    # Every server a job shut down (or tried to) is running again at the end.
+    touched: dict[tuple[str, int], list[Job]] = defaultdict(list)
+    for session, job in jobs:
+        if job.shutdown:
+            outcome.consistent += 1
+            if job.power_sends:
+                touched[(project[session], job.server_id)].append(job)
+    for (name, server_id), its_jobs in touched.items():
+        status = sims[name].world.servers[server_id]["status"]
+        if status != "running":
+            outcome.left_off += 1
+            outcome.problems.append(
+                f"seed {outcome.seed}: server {server_id} on {name} is {status} after jobs "
+                + ", ".join(f"{j.id} ({j.state.value}, {j.note})" for j in its_jobs)
+            )
     for session, job in jobs:
         sim = sims[project[session]]
         seen = ever.get(job.uid, set())
@@ -254,6 +290,8 @@ def _judge(sessions, project, sims, ever, recorded, outcome: SeedOutcome) -> Non
         if len(seen) > 1:
             outcome.duplicates += 1
             outcome.problems.append(f"{where}: {len(seen)} images {sorted(seen)}")
+        if job.power_error:
+            outcome.problems.append(f"{where}: {job.power_error}")
         if job.active:
             outcome.stuck += 1
             outcome.problems.append(f"{where}: still {job.state.value} ({job.note})")
@@ -266,7 +304,10 @@ def _judge(sessions, project, sims, ever, recorded, outcome: SeedOutcome) -> Non
                 )
         elif job.state == JobState.FAILED and not (
             # Hetzner's action failed (the fault `action_failed`): its image went with it
-            job.error_code == "action_failed" or (job.error_code == "image_gone" and seen)
+            job.error_code == "action_failed"
+            or (job.error_code == "image_gone" and seen)
+            # a consistent snapshot of a server whose OS ignored ACPI (no --force-poweroff)
+            or job.error_code == "shutdown_timeout"
         ):
             outcome.lost += 1
             outcome.problems.append(

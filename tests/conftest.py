@@ -96,10 +96,15 @@ async def poll(pilot) -> None:
 
 async def settle(pilot) -> None:
     """Let every worker finish and every message land — including workers that a
-    screen mounted by those messages starts (a few rounds; on a loaded machine the
-    mount comes after the first wait)."""
-    for _ in range(3):
+    screen mounted by those messages starts: rounds until two in a row found nothing
+    running (at most 30; a loaded machine mounts later)."""
+    from textual.worker import WorkerState
+
+    quiet = 0
+    for _ in range(30):
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+        busy = any(w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in pilot.app.workers)
+        quiet = 0 if busy else quiet + 1
+        if quiet >= 2:
+            return

@@ -693,3 +693,109 @@ def test_failed_deletions_are_named_by_id_and_lines_fit_80_columns(env):
     assert all(len(line) <= 80 for line in (text.out + text.err).splitlines())
     ran = run(sim, "snapshot", "--all", "--if-locked", "skip")
     assert all(len(line) <= 80 for line in (ran.out + ran.err).splitlines())
+
+
+# ---- consistent snapshots (--shutdown) ----------------------------------------------
+
+
+def power_log(sim, name: str) -> list[str]:
+    sid = server_id(sim, name)
+    return [
+        f"{r['path'].rsplit('/', 1)[1]} {r['status']}"
+        for r in sim.requests()
+        if r["method"] == "POST" and r["path"].startswith(f"/v1/servers/{sid}/actions/")
+    ]
+
+
+def test_snapshot_shutdown_turns_the_server_off_and_on_again(env):
+    sim = env
+    ran = run(sim, "snapshot", "web-prod-01", "--shutdown")
+    assert ran.code == 0, ran.err
+    assert power_log(sim, "web-prod-01") == ["shutdown 201", "create_image 201", "poweron 201"]
+    assert sim.world.servers[server_id(sim, "web-prod-01")]["status"] == "running"
+    assert len(job_images(sim, "web-prod-01")) == 1
+    assert "succeeded" in ran.out and "powered on again" in ran.out
+    # the steps, one line each on a non-terminal stderr
+    for step in ("shutting down (ACPI)", "snapshotting", "starting: powering the server on"):
+        assert step in ran.err, ran.err
+
+
+def test_snapshot_shutdown_json_says_what_happened_to_the_power(env):
+    sim = env
+    off = server_id(sim, "api-prod-01")
+    sim.world.servers[off]["status"] = "off"
+    ran = run(sim, "snapshot", "web-prod-01", "api-prod-01", "--shutdown", "--json")
+    assert ran.code == 0, ran.err
+    jobs = {o["server"]: o for o in ran.json() if o["type"] == "job"}
+    assert jobs["web-prod-01"]["powered_on"] and not jobs["web-prod-01"]["still_off"]
+    assert jobs["api-prod-01"]["shutdown"] and not jobs["api-prod-01"]["powered_on"]
+    assert power_log(sim, "api-prod-01") == ["create_image 201"]  # it was off: stays off
+    assert sim.world.servers[off]["status"] == "off"
+
+
+def test_snapshot_shutdown_ctrl_c_powers_the_server_on_before_quitting(env):
+    sim = env
+    ran = run(sim, "snapshot", "web-prod-01", "--shutdown", interrupt_after=40)
+    assert ran.code == 130
+    assert "powering on what this run shut down first: web-prod-01" in ran.err
+    log = power_log(sim, "web-prod-01")
+    assert log[0] == "shutdown 201" and log[-1] == "poweron 201"
+    assert sim.world.servers[server_id(sim, "web-prod-01")]["status"] == "running"
+    assert "STILL OFF" not in ran.out + ran.err
+
+
+def test_snapshot_shutdown_second_ctrl_c_names_the_server_left_off(env):
+    sim = env
+    presses = 0
+
+    def second_press(elapsed: float) -> None:
+        nonlocal presses
+        if elapsed >= 60 and presses == 0:
+            presses = 1
+        elif presses == 1 and elapsed >= 70:
+            presses = 2
+            raise KeyboardInterrupt  # what the handler does on a second Ctrl-C
+
+    ran = run(
+        sim, "snapshot", "web-prod-01", "--shutdown", interrupt_after=40, on_wait=second_press
+    )
+    assert ran.code == 130
+    assert "web-prod-01 IS STILL OFF" in ran.err
+    assert "hcloud server poweron web-prod-01" in ran.err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("--force-poweroff",), "--force-poweroff goes with --shutdown"),
+        (("--shutdown", "--no-wait"), "--shutdown waits for its snapshots"),
+    ],
+)
+def test_snapshot_shutdown_usage_errors(env, argv, message):
+    ran = run(env, "snapshot", "web-prod-01", *argv)
+    assert ran.code == 2 and message in ran.err
+    assert mutating(env) == []
+
+
+def test_snapshot_shutdown_acpi_ignored(env):
+    sim = env
+    sim.set_server(server_id(sim, "web-prod-01"), acpi=False)
+    ran = run(sim, "snapshot", "web-prod-01", "--shutdown", "--shutdown-timeout", "60")
+    assert ran.code == 1
+    out = " ".join(ran.out.split())
+    assert "shutdown_timeout" in out and "did not shut down within 1 min" in out
+    assert "powered on" not in out
+    assert power_log(sim, "web-prod-01") == ["shutdown 201", "poweron 201"]
+    assert sim.world.servers[server_id(sim, "web-prod-01")]["status"] == "running"
+    ran = run(
+        sim,
+        "snapshot",
+        "web-prod-01",
+        "--shutdown",
+        "--shutdown-timeout",
+        "60",
+        "--force-poweroff",
+    )
+    assert ran.code == 0, ran.out + ran.err
+    assert "poweroff 201" in power_log(sim, "web-prod-01")
+    assert sim.world.servers[server_id(sim, "web-prod-01")]["status"] == "running"

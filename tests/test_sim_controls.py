@@ -153,3 +153,28 @@ def test_command_line_rejects_bad_options():
     )
     assert result.returncode == 2
     assert "--servers" in result.stderr
+
+
+def test_acpi_control_over_http_and_the_sdk_sees_the_shutdown(sim):
+    from tests.conftest import sdk_client
+
+    client = sdk_client(sim)
+    server = client.servers.get_all()[0]
+    answer = control(sim, "POST", f"servers/{server.id}", json={"acpi": False})
+    assert answer.status_code == 200
+    assert answer.json() == {"server": {"id": server.id, "acpi": False, "shutdown_seconds": 20.0}}
+    action = client.servers.shutdown(server)
+    sim.advance(600)
+    assert client.actions.get_by_id(action.id).status == "success"  # the signal went out
+    assert client.servers.get_by_id(server.id).status == "running"  # and was ignored
+    control(sim, "POST", f"servers/{server.id}", json={"acpi": True, "shutdown_seconds": 5})
+    client.servers.shutdown(server)
+    sim.advance(2)
+    assert client.servers.get_by_id(server.id).status == "stopping"
+    sim.advance(5)
+    assert client.servers.get_by_id(server.id).status == "off"
+    bad = control(sim, "POST", f"servers/{server.id}", json={"acpi": "no"})
+    assert bad.status_code == 400
+    unknown = control(sim, "POST", f"servers/{server.id}", json={"colour": 1})
+    assert unknown.status_code == 400 and "colour" in unknown.json()["error"]["message"]
+    assert control(sim, "POST", "servers/1", json={"acpi": False}).status_code == 404

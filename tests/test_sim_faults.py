@@ -299,7 +299,7 @@ def test_action_failed_on_a_power_action(sim, client, server_id):
         message="the server ignored the ACPI signal",
     )
     action = client.servers.shutdown(server)
-    assert client.servers.get_by_id(server_id).status == "stopping"
+    assert client.servers.get_by_id(server_id).locked
     sim.advance(60)
     done = client.actions.get_by_id(action.id)
     assert done.status == "error"

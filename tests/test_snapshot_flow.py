@@ -205,3 +205,45 @@ async def test_quit_with_active_jobs_asks_first(sim):
         assert app.is_running
         await pilot.press("q", "y")
     assert app.return_code == 0
+
+
+async def test_the_dialog_offers_a_consistent_snapshot_and_the_panel_shows_its_steps(sim):
+    from textual.widgets import Checkbox
+
+    app = make_app(sim)
+    web = server_named(sim, "web-prod-01")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await poll(pilot)
+        await highlight(pilot, web)
+        await pilot.press("s")
+        dialog = app.screen
+        assert isinstance(dialog, SnapshotDialog)
+        box = dialog.query_one("#snapshot-shutdown", Checkbox)
+        assert not box.value  # a running snapshot unless asked
+        assert box.region.bottom <= 24 and box.region.height > 0  # fits at 80x24
+        box.focus()
+        await pilot.press("space")  # space ticks it …
+        assert box.value
+        await pilot.press("enter")  # … enter confirms the dialog from there too
+        await pilot.pause()
+        assert not isinstance(app.screen, SnapshotDialog)
+        await poll(pilot)
+        assert [p["path"].rsplit("/", 1)[1] for p in posts(sim)] == ["shutdown"]
+        assert "shutting down" in panel_text(app)
+        shown = ""
+        for _ in range(80):
+            if not app.jobs.active_jobs():
+                break
+            await tick(pilot, sim, 5)
+            if app.jobs.active_jobs():
+                shown += panel_text(app)
+        assert "snapshotting" in shown and "starting" in shown
+        job = app.jobs.jobs()[0]
+        assert job.state == JobState.SUCCEEDED and job.powered_on
+        assert [p["path"].rsplit("/", 1)[1] for p in posts(sim)] == [
+            "shutdown",
+            "create_image",
+            "poweron",
+        ]
+        assert sim.world.servers[web]["status"] == "running"
+        assert any("powered on again" in n.message for n in app._notifications)

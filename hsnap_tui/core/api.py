@@ -26,6 +26,7 @@ DEFAULT_ENDPOINT = "https://api.hetzner.cloud/v1"
 PER_PAGE = 50
 MAX_IDS_PER_CALL = 50
 MAX_PAGES = 1000  # 50,000 items: beyond any real project, a stop for a broken pager
+POWER_COMMANDS = frozenset({"shutdown", "poweroff", "poweron"})
 SORT_BY_ID = {"sort": "id:asc"}  # items created while a list is paged land at its end
 
 
@@ -334,6 +335,14 @@ class HetznerApi:
             json={"type": "snapshot", "description": description, "labels": labels},
         )
         return Snapshot.from_json(body["image"]), Action.from_json(body["action"])
+
+    def power(self, server_id: int, command: str) -> Action:
+        """`POST /servers/{id}/actions/{command}` for `shutdown` (ACPI), `poweroff`
+        (hard) or `poweron`: the action it started. Sent once (no retries)."""
+        if command not in POWER_COMMANDS:
+            raise ValueError(f"not a power command: {command}")
+        body = self.client.request("POST", f"/servers/{server_id}/actions/{command}")
+        return Action.from_json(body["action"])
 
     def delete_image(self, image_id: int) -> None:
         """`DELETE /images/{id}` (204, no body)."""

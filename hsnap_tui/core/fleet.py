@@ -75,9 +75,13 @@ class FleetState:
         explained_at_slow: frozenset[int] = frozenset(),
         *,
         servers_request_id: str | None = None,
+        servers_read_at: float | None = None,
         _snapshot_index: dict[int, list[Snapshot]] | None = None,
     ) -> None:
         self.servers: dict[int, Server] = servers or {}
+        # when the server list was asked for (session clock): its statuses are at least
+        # this fresh
+        self.servers_read_at = servers_read_at
         # the correlation ID of the server list: what support needs about a locked flag
         self.servers_request_id = servers_request_id
         self.running = tuple(running)
@@ -101,6 +105,7 @@ class FleetState:
             self.snapshots,
             self.explained_at_slow,
             servers_request_id=self.servers_request_id,
+            servers_read_at=self.servers_read_at,
             _snapshot_index=self._snapshots_by_server,
         )
 
@@ -112,6 +117,7 @@ class FleetState:
             tuple(snapshots),
             self.explained_at_slow,
             servers_request_id=self.servers_request_id,
+            servers_read_at=self.servers_read_at,
         )
 
     def lock(self, server_id: int) -> LockState:

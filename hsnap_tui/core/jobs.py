@@ -4,6 +4,17 @@
            → running (the API's action) → succeeded | failed | skipped | cancelled
     creating → unknown (the answer was lost or unreadable) → running | succeeded | queued
 
+A consistent snapshot (`shutdown=True`) shuts the server down first and powers it on
+again after:
+
+    queued → shutting_down (ACPI sent; until the server list says `off`) → queued ("off")
+           → … the snapshot as above … → starting (poweron) → the snapshot's outcome
+
+A job that sent a shutdown or poweroff (`turned_off`) ends only through `starting`:
+whatever its outcome (succeeded, failed, skipped, cancelled), the server is powered on
+again first, or the job says loudly that it could not (`power_error`). A server that
+was off when the job began stays off.
+
 The rules that keep a snapshot from being lost, doubled or stuck:
 
 - Identity. Every job labels its image `hsnap-job=<uid>`, unique to the job. The job
@@ -62,6 +73,10 @@ GIVE_UP_AFTER = 1800.0  # seconds without word from the API before a job ends as
 MISSED_POLLS = 2  # a running job's action missing this often: look for the image instead
 MAX_RESEND_BACKOFF = 60.0  # longest wait between sends that keep failing
 UIDS_PER_LOOKUP = 40  # label values per `hsnap-job in (…)`: keeps the URL short
+SHUTDOWN_TIMEOUT = 300.0  # default: from the ACPI signal until the server must be off
+POWEROFF_TIMEOUT = 120.0  # from a hard power-off until the server must be off
+POWER_RETRY = 15.0  # between power requests that met no answer, a lock or a 5xx
+LATE_SIGNAL_MARGIN = 30.0  # a late shutdown's action ends, and the list shows it, within
 
 # API refusals (4xx), which the API sends before it processes a request, and what the
 # job does about them. 429 is also looked into: a proxy in front may send it late.
@@ -94,6 +109,8 @@ class JobState(str, Enum):
     CREATING = "creating"
     UNKNOWN = "unknown"
     RUNNING = "running"
+    SHUTTING_DOWN = "shutting_down"  # consistent: ACPI shutdown, until the server is off
+    STARTING = "starting"  # consistent: powering the server on again before ending
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     SKIPPED = "skipped"
@@ -105,8 +122,17 @@ class JobState(str, Enum):
 
 
 ACTIVE_STATES = frozenset(
-    {JobState.QUEUED, JobState.WAITING, JobState.CREATING, JobState.UNKNOWN, JobState.RUNNING}
+    {
+        JobState.QUEUED,
+        JobState.WAITING,
+        JobState.CREATING,
+        JobState.UNKNOWN,
+        JobState.RUNNING,
+        JobState.SHUTTING_DOWN,
+        JobState.STARTING,
+    }
 )
+POWER_STATES = frozenset({JobState.SHUTTING_DOWN, JobState.STARTING})
 CANCELLABLE = frozenset({JobState.QUEUED, JobState.WAITING})
 
 
@@ -162,10 +188,43 @@ class Job:
     send_trouble_since: float | None = None  # first send whose outcome was not an answer
     send_trouble: str | None = None  # what the last such send met
     watch_until: float | None = None  # ended, but its request may still land: keep looking
+    # a consistent snapshot: shutdown → snapshot → poweron
+    shutdown: bool = False
+    force_poweroff: bool = False  # power off hard when ACPI did not take it off in time
+    shutdown_timeout: float = SHUTDOWN_TIMEOUT
+    turned_off: bool = False  # it sent a shutdown/poweroff: it powers the server on again
+    stayed_off: bool = False  # the server was off when the job began: it stays off
+    forced: bool = False  # the hard poweroff went out
+    went_down: bool = False  # the server list showed it `stopping` or `off`
+    powered_on: bool = False  # it turned the server off and on again
+    power_error: str | None = None  # it could not power the server on again: loud
+    outcome: JobState | None = None  # `starting`: how the job ends once the server is on
+    outcome_note: str | None = None
+    power_since: float | None = None  # when the current power step began (engine clock)
+    power_sent_at: float | None = None  # the last power request (engine clock)
+    power_sends: int = 0
+    power_action_id: int | None = None  # the power action being followed
+    power_acked: bool = False  # the API accepted the current power request
+    # the last shutdown/poweroff whose answer was lost: it may still land after poweron
+    power_unknown_at: float | None = None
 
     @property
     def active(self) -> bool:
         return self.state.active
+
+    @property
+    def step_text(self) -> str:
+        """The step in words: a consistent snapshot's `shutting down`, `off`,
+        `snapshotting`, `starting`; else the state."""
+        if self.state == JobState.SHUTTING_DOWN:
+            return "powering off" if self.forced else "shutting down"
+        if self.state == JobState.STARTING:
+            return "starting"
+        if self.turned_off and self.state in (JobState.QUEUED, JobState.WAITING):
+            return "off"
+        if self.shutdown and self.state == JobState.RUNNING:
+            return "snapshotting"
+        return self.state.value
 
     @property
     def resent(self) -> bool:
@@ -259,9 +318,16 @@ class JobEngine:
             if j.state == JobState.RUNNING and j.action_id is not None
         ]
 
+    def power_action_ids(self) -> list[int]:
+        return [
+            j.power_action_id
+            for j in self.active_jobs()
+            if j.state in POWER_STATES and j.power_action_id is not None
+        ]
+
     def tick_cost(self, watch: int = 0) -> int:
         """Requests the next step makes besides sending (for the refresh pacing)."""
-        polled = len(self.running_action_ids()) + watch
+        polled = len(self.running_action_ids()) + len(self.power_action_ids()) + watch
         checking = any(j.state == JobState.UNKNOWN for j in self.active_jobs())
         return math.ceil(polled / MAX_IDS_PER_CALL) + int(checking)
 
@@ -274,10 +340,15 @@ class JobEngine:
         labels: dict[str, str],
         policy: LockPolicy = LockPolicy.WAIT,
         wait_limit: float | None = None,
+        *,
+        shutdown: bool = False,
+        force_poweroff: bool = False,
+        shutdown_timeout: float = SHUTDOWN_TIMEOUT,
     ) -> tuple[list[Job], list[tuple[Server, str]]]:
         """Queue a job per server. Returns (queued, refused with the reason).
         `wait_limit`: with WAIT, a server still locked this many seconds after the job
-        was queued is skipped (None: wait as long as it takes)."""
+        was queued is skipped (None: wait as long as it takes). `shutdown`: a
+        consistent snapshot (shut down, snapshot, power on again)."""
         check_template(template)
         queued, refused = [], []
         when = self.now()
@@ -298,6 +369,9 @@ class JobEngine:
                     context=self.context,
                     wait_limit=wait_limit,
                     queued_at=when,
+                    shutdown=shutdown,
+                    force_poweroff=force_poweroff,
+                    shutdown_timeout=shutdown_timeout,
                 )
                 self._jobs[job.id] = job
                 queued.append(job)
@@ -309,6 +383,12 @@ class JobEngine:
             job = self._jobs.get(job_id)
             if job is None:
                 return "no such job"
+            if job.state == JobState.SHUTTING_DOWN or (job.state in CANCELLABLE and job.turned_off):
+                # it shut the server down: power it on again before it ends
+                self._start_again(
+                    job, JobState.CANCELLED, note="cancelled by the operator", finished_at=None
+                )
+                return None
             if job.state not in CANCELLABLE:
                 if job.state == JobState.UNKNOWN:
                     return "its request may have made a snapshot; it is being checked"
@@ -337,13 +417,18 @@ class JobEngine:
         self._step_no += 1
         try:
             for job in self.active_jobs():
-                if job.state in CANCELLABLE and job.failing_since is not None:
+                answered = job.state in CANCELLABLE or job.state in POWER_STATES
+                if answered and job.failing_since is not None:
                     self._update(job, failing_since=None)  # the fast lane just answered
             self._guarded(self._poll_running, set(watch), result)
             self._guarded(self._look_for_images, fleet, result)
             for job in sorted(self.active_jobs(), key=lambda j: j.id):
                 if job.state in CANCELLABLE:
                     self._guarded(self._try_start, job, fleet, result)
+                elif job.state == JobState.SHUTTING_DOWN:
+                    self._guarded(self._await_off, job, fleet, result)
+                elif job.state == JobState.STARTING:
+                    self._guarded(self._power_on, job, fleet, result)
             self._end_the_lost(result)
         finally:
             self._stepping.release()
@@ -382,6 +467,8 @@ class JobEngine:
         return updated
 
     def _end(self, job: Job, state: JobState, result: StepResult, **changes) -> Job | None:
+        if job.turned_off and job.state != JobState.STARTING:
+            return self._start_again(job, state, **changes)
         if state != JobState.SUCCEEDED and "landed" not in changes:
             changes = {**self._afterlife(job), **changes}
         ended = self._update(job, state=state, **{"finished_at": self.now(), **changes})
@@ -419,15 +506,24 @@ class JobEngine:
             for j in self.active_jobs()
             if j.state == JobState.RUNNING and j.action_id is not None
         }
-        ids = list(running) + sorted(watch - set(running))
+        powering = {
+            j.power_action_id: j
+            for j in self.active_jobs()
+            if j.state in POWER_STATES and j.power_action_id is not None
+        }
+        ids = list(running) + list(powering)
+        ids += sorted(watch - set(ids))
         if not ids:
             return
         try:
             actions = {a.id: a for a in self.api.actions_by_id(ids)}
         except (APIException, requests.RequestException, ValueError, KeyError, TypeError):
-            self._failing(running.values())  # the refresh loop shows it; next tick again
+            # the refresh loop shows it; next tick again
+            self._failing([*running.values(), *powering.values()])
             return
         result.watched = {i: a for i, a in actions.items() if i in watch}
+        for action_id, job in powering.items():
+            self._power_polled(job, actions.get(action_id), result)
         now = self.clock()
         finished: list[tuple[Job, Action]] = []
         for action_id, job in running.items():
@@ -757,6 +853,10 @@ class JobEngine:
             return  # backing off after a refusal (an unexplained lock, 429)
         if must_look:
             return  # the look failed: no send without it
+        if job.shutdown and not (job.turned_off or job.stayed_off):
+            job = self._shut_down(job, fleet, result)
+            if job is None:
+                return  # shutting down (or waiting to): the snapshot comes once it is off
         # A send the operator confirmed goes out at once (it is charged like any other
         # request; the polling lanes pay the debt back), never queued behind them.
         self.api.monitor.forget()  # what follows is about this request only
@@ -959,6 +1059,373 @@ class JobEngine:
             note=note or f"outcome unknown ({summary}); looking for its image",
         )
 
+    # ---- consistent snapshots: shut down, snapshot, power on again ----------------
+
+    def _shut_down(self, job: Job, fleet: FleetState, result: StepResult) -> Job | None:
+        """Before the first create_image of a consistent snapshot (the server unlocked).
+        Returns the job when the snapshot can go out now (the server was off already),
+        else None (a shutdown went out, or the server's status has to settle first)."""
+        server = fleet.servers.get(job.server_id)
+        status = server.status if server is not None else "running"
+        if status == "off":
+            return self._update(
+                job, stayed_off=True, note="the server is off: it is snapshotted and stays off"
+            )
+        if status != "running":
+            # starting, stopping, rebuilding…: what it will be is not known yet
+            result.want_slow = True
+            blocking = f"the server is {status}"
+            if self._skips(job):
+                note = f"skipped: {blocking}"
+                self._end(job, JobState.SKIPPED, result, blocking=blocking, note=note)
+            elif job.blocking != blocking or job.state != JobState.WAITING:
+                self._update(
+                    job,
+                    state=JobState.WAITING,
+                    blocking=blocking,
+                    blocking_action_id=None,
+                    note=f"waiting: {blocking}",
+                )
+            return None
+        now = self.clock()
+        claimed = self._update(
+            job,
+            state=JobState.SHUTTING_DOWN,
+            turned_off=True,  # from now on the job powers it on again, whatever happens
+            power_since=now,
+            power_sent_at=now,
+            power_sends=1,
+            power_acked=False,
+            power_action_id=None,
+            blocking=None,
+            blocking_action_id=None,
+            note="shutting down (ACPI)",
+        )
+        if claimed is not None:
+            self._send_power(claimed, "shutdown", fleet, result)
+        return None
+
+    def _send_power(self, job: Job, command: str, fleet: FleetState, result: StepResult) -> None:
+        """Send a power request. A power request is safe to repeat, so a lost answer
+        is simply asked again later (POWER_RETRY); only refusals need care."""
+        self.api.monitor.forget()
+        try:
+            action = self.api.power(job.server_id, command)
+        except ReadOnlyError as exc:
+            self._power_refused(job, command, "read_only", str(exc), None, fleet, result)
+            return
+        except APIException as exc:
+            code, request_id = exc.code, exc.correlation_id
+            http = self.api.last_status() or "?"
+            status = f"{code}" if isinstance(code, int) else f"{http} {code}"
+            if code in FINAL_CODES:
+                self._audit_power(job, command, f"refused: {status}", request_id)
+                summary = explain_error(exc).summary
+                self._power_refused(job, command, str(code), summary, request_id, fleet, result)
+                return
+            if code in WAIT_CODES or code in LATER_CODES:
+                self._audit_power(job, command, f"refused: {status}", request_id)
+                first = job.power_sends == 1 and not job.forced
+                if code in WAIT_CODES and job.state == JobState.SHUTTING_DOWN and first:
+                    # refused before anything happened: the server is as it was
+                    self._update(
+                        job,
+                        state=JobState.WAITING,
+                        turned_off=False,
+                        power_since=None,
+                        not_before=self.clock() + LOCK_BACKOFF[0],
+                        request_id=request_id,
+                        note="the server became locked; waiting",
+                    )
+                    result.want_slow = True
+                    return
+                self._update(job, note=f"{command}: {code}; asking again in {POWER_RETRY:.0f}s")
+                return
+            self._audit_power(job, command, f"unknown: {status}", request_id)
+            self._power_unknown(job, command, exc)
+            return
+        except Exception as exc:  # no answer, or one we cannot read: ask again later
+            self._audit_power(
+                job, command, f"unknown: {explain_error(exc).summary}", self.api.last_request_id()
+            )
+            self._power_unknown(job, command, exc)
+            return
+        request_id = self.api.last_request_id()
+        self._audit_power(job, command, f"201 action {action.id}", request_id)
+        self._update(job, power_action_id=action.id, power_acked=True)
+
+    def _power_unknown(self, job: Job, command: str, exc: BaseException) -> None:
+        """No answer we can trust: ask again later. A shutdown or poweroff sent so may
+        still land after the server is on again: the job watches for that."""
+        changes: dict = {"note": f"{command}: {explain_error(exc).summary}; asking again soon"}
+        if command != "poweron":
+            changes["power_unknown_at"] = self.clock()
+        self._update(job, **changes)
+
+    def _power_refused(
+        self,
+        job: Job,
+        command: str,
+        code: str,
+        message: str,
+        request_id: str | None,
+        fleet: FleetState,
+        result: StepResult,
+    ) -> None:
+        """The API will not do it (read-only, forbidden, not found…)."""
+        if command == "poweron":
+            if code == "not_found":
+                self._restored(job, result, note="the server no longer exists")
+            else:
+                self._restored(job, result, power_error=f"poweron refused: {code}: {message}")
+            return
+        # a shutdown/poweroff refused: if nothing earlier of the job went through, the
+        # server is as it was and nothing has to be powered on
+        untouched = job.power_sends == 1 and not job.forced and not job.power_acked
+        self._end(
+            replace(job, turned_off=False) if untouched else job,
+            JobState.FAILED,
+            result,
+            error_code=code,
+            error_message=f"{command} refused: {message}",
+            request_id=request_id or job.request_id,
+            turned_off=job.turned_off and not untouched,
+            note=f"not snapshotted: {command} refused",
+        )
+
+    def _await_off(self, job: Job, fleet: FleetState, result: StepResult) -> None:
+        """Shutting down: snapshot once the server list says `off`; past the timeout,
+        power off hard (only when asked to) or fail — and power on again."""
+        now = self.clock()
+        server = fleet.servers.get(job.server_id)
+        if server is not None and server.status == "stopping" and not job.went_down:
+            job = self._update(job, went_down=True) or job
+        if server is not None and server.status == "off":
+            ready = self._update(
+                job,
+                went_down=True,
+                state=JobState.QUEUED,
+                power_action_id=None,
+                note="off: snapshotting",
+            )
+            if ready is not None:
+                self._try_start(ready, fleet, result)
+            return
+        limit = POWEROFF_TIMEOUT if job.forced else job.shutdown_timeout
+        since = job.power_since if job.power_since is not None else now
+        # "not off in time" needs a server list asked for after the time was up (a list
+        # that could not be read proves nothing), or a long while without one
+        read_at = fleet.servers_read_at
+        if (read_at is not None and read_at - since >= limit) or (
+            now - since >= limit + self.give_up_after
+        ):
+            minutes = _minutes(limit)
+            if job.forced:
+                self._end(
+                    job,
+                    JobState.FAILED,
+                    result,
+                    error_code="poweroff_timeout",
+                    error_message=f"{job.server_name} was not off {minutes} after a hard "
+                    "power-off; not snapshotted",
+                )
+            elif job.force_poweroff:
+                forced = self._update(
+                    job,
+                    forced=True,
+                    power_since=now,
+                    power_sent_at=now,
+                    power_sends=job.power_sends + 1,
+                    power_action_id=None,
+                    power_acked=False,
+                    note=f"not off after {minutes}: powering off (hard)",
+                )
+                if forced is not None:
+                    self._send_power(forced, "poweroff", fleet, result)
+            else:
+                # Most likely its OS ignored the signal and it kept running; it may also
+                # be on its way down: poweron either way (harmless on a running server)
+                self._end(
+                    job,
+                    JobState.FAILED,
+                    result,
+                    error_code="shutdown_timeout",
+                    error_message=f"{job.server_name} did not shut down within {minutes} "
+                    "(does its OS take the ACPI signal?); not snapshotted, not powered off "
+                    "(--force-poweroff does)",
+                )
+            return
+        result.want_slow = True  # the server list, read soon, says when it is off
+        retry_due = job.power_sent_at is None or now - job.power_sent_at >= POWER_RETRY
+        still_up = server is None or server.status == "running"
+        if job.power_action_id is None and not job.power_acked and retry_due and still_up:
+            again = self._update(job, power_sent_at=now, power_sends=job.power_sends + 1)
+            if again is not None:
+                self._send_power(again, "poweroff" if job.forced else "shutdown", fleet, result)
+
+    def _power_on(self, job: Job, fleet: FleetState, result: StepResult) -> None:
+        """Starting: send poweron (again after a lost answer or a lock) until its action
+        succeeds; after `give_up_after` the job ends saying the server is still off."""
+        now = self.clock()
+        if job.power_action_id is not None:
+            return  # followed in the batched action poll
+        if job.power_acked:  # on again
+            if job.power_unknown_at is None:
+                self._restored(job, result)
+            else:
+                self._watch_late_signal(job, fleet, result, now)
+            return
+        if job.power_sent_at is not None and now - job.power_sent_at < POWER_RETRY:
+            return
+        since = job.power_since if job.power_since is not None else now
+        if now - since >= self.give_up_after:
+            self._restored(
+                job,
+                result,
+                power_error=f"could not power it on for {_minutes(self.give_up_after)} "
+                f"(last: {job.note})",
+            )
+            return
+        others = [a for a in fleet.lock(job.server_id).actions if a.id != job.action_id]
+        if others:
+            note = f"waiting to power on: #{others[0].id} {others[0].short_command}"
+            if job.note != note:
+                self._update(job, note=note)
+            return
+        sending = self._update(
+            job,
+            power_sent_at=now,
+            power_sends=job.power_sends + 1,
+            power_acked=False,
+            note="powering on",
+        )
+        if sending is not None:
+            self._send_power(sending, "poweron", fleet, result)
+
+    def _power_polled(self, job: Job, action: Action | None, result: StepResult) -> None:
+        if action is None:
+            # not listed: ask again (a power request is safe to repeat)
+            self._update(job, power_action_id=None, power_acked=False)
+            return
+        if action.status == "running":
+            return
+        if job.state == JobState.STARTING:
+            if action.status == "success":
+                on = self._update(job, power_action_id=None, power_since=self.clock())
+                if on is not None and on.power_unknown_at is None:
+                    self._restored(on, result)
+            else:
+                # tried again after POWER_RETRY, until `give_up_after` (then: STILL OFF)
+                self._update(
+                    job,
+                    power_action_id=None,
+                    power_acked=False,
+                    note=f"poweron failed ({action.error_code}: {action.error_message}); "
+                    "trying again",
+                )
+            return
+        if action.status == "success":
+            what = "powered off" if job.forced else "ACPI signal sent"
+            self._update(job, power_action_id=None, note=f"{what}; waiting for it to be off")
+            return
+        self._end(
+            job,
+            JobState.FAILED,
+            result,
+            error_code=action.error_code or "action_failed",
+            error_message=f"the {action.command} action failed: "
+            f"{action.error_message or 'no reason given'}; not snapshotted",
+        )
+
+    def _watch_late_signal(
+        self, job: Job, fleet: FleetState, result: StepResult, now: float
+    ) -> None:
+        """On again, but a shutdown of this job whose answer was lost may still land:
+        until a server list asked for after it can no longer have (and its effect shows)
+        says the server is up, watch; if it goes down, power it on again."""
+        since = job.power_since if job.power_since is not None else now
+        watch_end = (job.power_unknown_at or now) + self.late_window + LATE_SIGNAL_MARGIN
+        read_at = fleet.servers_read_at
+        fresh = read_at is not None and read_at >= since
+        server = fleet.servers.get(job.server_id)
+        if fresh and server is not None and server.status in ("stopping", "off"):
+            self._update(
+                job,
+                power_acked=False,
+                power_sent_at=None,
+                power_since=now,
+                note="a late shutdown request landed: powering on again",
+            )
+            return
+        if (fresh and read_at >= watch_end) or now >= watch_end + self.give_up_after:
+            self._restored(job, result)
+            return
+        result.want_slow = True
+        note = "on again; watching for a late shutdown request"
+        if job.note != note:
+            self._update(job, note=note)
+
+    def _start_again(self, job: Job, outcome: JobState, **changes) -> Job | None:
+        """The job is over, but it turned its server off: power it on first."""
+        if outcome != JobState.SUCCEEDED and "landed" not in changes:
+            changes = {**self._afterlife(job), **changes}
+        finished_at = changes.pop("finished_at", None)
+        note = changes.pop("note", None)
+        return self._update(
+            job,
+            **{
+                **changes,
+                "state": JobState.STARTING,
+                "outcome": outcome,
+                "outcome_note": note,
+                "finished_at": finished_at if finished_at is not None else self.now(),
+                "power_since": self.clock(),
+                "power_sent_at": None,
+                "power_sends": 0,
+                "power_action_id": None,
+                "power_acked": False,
+                "failing_since": None,
+                "note": "powering on again",
+            },
+        )
+
+    def _restored(
+        self,
+        job: Job,
+        result: StepResult,
+        *,
+        power_error: str | None = None,
+        note: str | None = None,
+    ) -> None:
+        """Power-on done (or impossible): the job ends as its snapshot did."""
+        outcome = job.outcome or JobState.FAILED
+        if power_error is not None:
+            words = "STILL OFF"
+        else:
+            words = note or ("powered on again" if job.went_down else "it keeps running")
+        self._end(
+            job,
+            outcome,
+            result,
+            turned_off=False,
+            # "powered on again" when it was seen going down; else poweron was a safeguard
+            powered_on=power_error is None and job.went_down,
+            power_error=power_error,
+            power_action_id=None,
+            finished_at=job.finished_at or self.now(),
+            note=f"{job.outcome_note or outcome.value}; {words}",
+        )
+
+    def _audit_power(self, job: Job, command: str, outcome: str, request_id: str | None) -> None:
+        if self.audit is not None:
+            self.audit.record(
+                "POST",
+                f"/servers/{job.server_id}/actions/{command}",
+                server=job.server_name,
+                outcome=outcome,
+                request_id=request_id,
+            )
+
     def expire(self, *, unreachable: bool = False) -> list[JobEvent]:
         """On a tick that could not step the jobs: `unreachable` when the API did not
         answer (that counts toward giving up), else the session chose not to ask (its
@@ -987,6 +1454,14 @@ class JobEngine:
         now = self.clock()
         minutes = f"{self.give_up_after / 60:.0f} minutes"
         for job in self.active_jobs():
+            if job.state == JobState.STARTING:
+                if job.failing_since is not None and now - job.failing_since >= self.give_up_after:
+                    self._restored(
+                        job,
+                        result,
+                        power_error=f"could not reach the API for {minutes} to power it on",
+                    )
+                continue
             trouble = job.send_trouble_since
             if (
                 not job.landed
@@ -1003,7 +1478,9 @@ class JobEngine:
                 continue
             if job.failing_since is None or now - job.failing_since < self.give_up_after:
                 continue
-            if job.state in CANCELLABLE and not job.maybe_landed:
+            if job.state == JobState.SHUTTING_DOWN:
+                message = f"could not reach the API for {minutes} while shutting down"
+            elif job.state in CANCELLABLE and not job.maybe_landed:
                 message = f"could not reach the API for {minutes}; nothing was sent"
             else:
                 message = (
@@ -1023,6 +1500,10 @@ class JobEngine:
             )
 
 
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f}s"
+
+
 def _create_images(fleet: FleetState, job: Job) -> list[Action]:
     return [a for a in fleet.running_for(job.server_id) if a.command == "create_image"]
 
@@ -1036,6 +1517,15 @@ def describe_lock(fleet: FleetState, server_id: int) -> tuple[str, int | None]:
 
 
 def event_text(job: Job) -> str:
+    text = _outcome_text(job)
+    if job.power_error:
+        text += f" — {job.server_name} IS STILL OFF: {job.power_error}"
+    elif job.powered_on:
+        text += " (powered on again)"
+    return text
+
+
+def _outcome_text(job: Job) -> str:
     if job.state == JobState.SUCCEEDED:
         size = f", {job.image_size_gb:.1f} GB" if job.image_size_gb else ""
         text = f"{job.server_name}: snapshot {job.image_id} done{size}"

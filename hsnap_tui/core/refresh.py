@@ -326,6 +326,7 @@ class Refresher:
         """The slow lane: every server and snapshot, and the order ticket of the read."""
         with self._fleet_lock:
             fetched_at = next(self._sequence)
+        asked_at = self.clock()
         servers = self.api.servers()
         servers_request_id = self.api.last_request_id()
         snapshots = self.api.snapshots() if self.read_snapshots else self.fleet.snapshots
@@ -338,6 +339,7 @@ class Refresher:
             tuple(snapshots),
             explained,
             servers_request_id=servers_request_id,
+            servers_read_at=asked_at,
         )
         return fleet, fetched_at
 

@@ -25,7 +25,16 @@ from .budget import RequestBudget
 from .deletion import DeleteRefused, delete_snapshot
 from .errors import explain, explain_error, is_transient
 from .fleet import FleetState
-from .jobs import GIVE_UP_AFTER, LATE_WINDOW, Job, JobEngine, JobEvent, LockPolicy, StepResult
+from .jobs import (
+    GIVE_UP_AFTER,
+    LATE_WINDOW,
+    SHUTDOWN_TIMEOUT,
+    Job,
+    JobEngine,
+    JobEvent,
+    LockPolicy,
+    StepResult,
+)
 from .labels import parse_selector
 from .models import Action, Server, Snapshot
 from .refresh import DEBT_TOLERANCE, FAST_SHARE, MAX_QUIET, Refresher
@@ -235,8 +244,22 @@ class Session:
         labels: dict[str, str],
         policy: LockPolicy = LockPolicy.WAIT,
         wait_limit: float | None = None,
+        *,
+        shutdown: bool = False,
+        force_poweroff: bool = False,
+        shutdown_timeout: float = SHUTDOWN_TIMEOUT,
     ) -> tuple[list[Job], list[tuple[Server, str]]]:
-        queued, refused = self.jobs.submit(servers, template, labels, policy, wait_limit)
+        """Queue snapshot jobs (see `JobEngine.submit`); `shutdown`: consistent ones."""
+        queued, refused = self.jobs.submit(
+            servers,
+            template,
+            labels,
+            policy,
+            wait_limit,
+            shutdown=shutdown,
+            force_poweroff=force_poweroff,
+            shutdown_timeout=shutdown_timeout,
+        )
         if queued:
             self.refresher.request_fast()  # fresh locks for the new jobs
         return queued, refused

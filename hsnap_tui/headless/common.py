@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +29,18 @@ EXIT_INTERRUPTED = 130  # Ctrl-C
 WIDTH = 80  # human output fits the design size
 LOAD_PATIENCE = 120.0  # seconds the first read of the fleet retries an unreachable API
 REJECTED = frozenset({"unauthorized", "forbidden"})
+
+
+def wrapped(first: str, rest: str = "", indent: int = 2) -> str:
+    """`first` then `rest`, wrapped at word boundaries to 80 columns, continuation lines
+    indented by `indent`."""
+    return textwrap.fill(
+        first + rest,
+        width=WIDTH,
+        subsequent_indent=" " * indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
 
 
 class CommandError(Exception):
@@ -66,6 +79,14 @@ class Runtime:
                 self.sleep(seconds)
             return self.stop.is_set()
         return self.stop.wait(seconds)
+
+    def pause(self, seconds: float) -> None:
+        """Wait, whether or not Ctrl-C was pressed (a second one interrupts it)."""
+        seconds = max(0.0, seconds)
+        if self.sleep is not None:
+            self.sleep(seconds)
+        else:
+            time.sleep(seconds)
 
     @property
     def stopped(self) -> bool:

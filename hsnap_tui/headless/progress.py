@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import stat
-import textwrap
 from collections.abc import Iterable
 from datetime import datetime, timezone
 
@@ -16,7 +15,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from hsnap_tui.core.jobs import JOB_LABEL, Job, JobState, LockPolicy
 from hsnap_tui.core.units import duration, iso, size_gb
 
-from .common import WIDTH, Runtime
+from .common import Runtime, wrapped
 
 MAX_BARS = 12  # more jobs than this: bars for the active ones only, and a total
 SLOW_CHECK = 15.0  # a next check further away than this is said, so a wait is not a hang
@@ -24,6 +23,14 @@ SLOW_CHECK = 15.0  # a next check further away than this is said, so a wait is n
 
 def job_state_text(job: Job) -> str:
     """What a job is doing, in a few words: `waiting: #1930144893 rebuild 40%`."""
+    if job.state == JobState.SHUTTING_DOWN:
+        return "powering off (hard)" if job.forced else "shutting down (ACPI)"
+    if job.state == JobState.STARTING:
+        return "starting: powering the server on again"
+    if job.turned_off and job.state == JobState.WAITING:
+        return f"off, waiting: {job.blocking or 'locked'}"
+    if job.turned_off and job.state == JobState.QUEUED:
+        return "off"
     if job.state == JobState.WAITING:
         return f"waiting: {job.blocking or 'locked'}"
     if job.state == JobState.RUNNING:
@@ -39,18 +46,6 @@ def job_state_text(job: Job) -> str:
     return job.state.value
 
 
-def _wrapped(first: str, rest: str, indent: int) -> str:
-    """`first` then `rest`, wrapped at word boundaries to 80 columns, continuation lines
-    indented under the text."""
-    return textwrap.fill(
-        first + rest,
-        width=WIDTH,
-        subsequent_indent=" " * indent,
-        break_long_words=False,
-        break_on_hyphens=False,
-    )
-
-
 def result_line(job: Job, name_width: int, now: float) -> str:
     """`web-prod-01  succeeded  image 240608342   4.2 GB  2m 11s`"""
     name = job.server_name.ljust(name_width)
@@ -63,28 +58,50 @@ def result_line(job: Job, name_width: int, now: float) -> str:
         if job.duplicates:
             extra = ", ".join(str(i) for i in job.duplicates)
             text += f"  (a late request also made {extra}: delete it)"
-        return _wrapped(head, text, indent)
+        return wrapped(head, text + _power_words(job), indent)
     if job.state == JobState.SKIPPED:
         held = "locked"
         if job.policy == LockPolicy.WAIT and job.wait_limit is not None:
             held = f"locked for {duration(job.wait_limit)}"  # --lock-timeout ran out
-        return _wrapped(head, f"{held}: {job.blocking or 'locked'}", indent)
+        return wrapped(head, f"{held}: {job.blocking or 'locked'}{_power_words(job)}", indent)
     if job.state == JobState.FAILED:
         ids = [f"action {job.action_id}"] if job.action_id else []
         ids += [f"request ID {job.request_id}"] if job.request_id else []
         where = f" ({', '.join(ids)})" if ids else ""
-        return _wrapped(head, f"{job.error_code}: {job.error_message}{where}", indent)
+        text = f"{job.error_code}: {job.error_message}{where}{_power_words(job)}"
+        return wrapped(head, text, indent)
     if job.state == JobState.CANCELLED:
         if may_still_land(job):
-            return _wrapped(
+            return wrapped(
                 head,
                 f"an earlier request may still make a snapshot ({JOB_LABEL}={job.uid})",
                 indent,
             )
-        return f"{head}nothing was sent"
+        return wrapped(head, f"nothing was sent{_power_words(job)}", indent)
     if job.state == JobState.RUNNING:
         return f"{head}action {job.action_id}  image {job.image_id}  {job.progress}%"
-    return _wrapped(head, job.note or "", indent).rstrip()
+    return wrapped(head, job.note or "", indent).rstrip()
+
+
+def _power_words(job: Job) -> str:
+    """What a consistent snapshot did to the server's power, after its result."""
+    if job.power_error:
+        return f"  — {job.server_name} IS STILL OFF: {job.power_error}"
+    if job.powered_on:
+        return "  · powered on again"
+    if job.stayed_off:
+        return "  · was off, stays off"
+    return ""
+
+
+def still_off_line(job: Job) -> str:
+    """The loud line for a server a job left off."""
+    why = job.power_error or "the run was stopped before it powered it on"
+    return wrapped(
+        f"hsnap-tui: {job.server_name} IS STILL OFF ({why}): ",
+        f"power it on: hcloud server poweron {job.server_name}",
+        11,
+    )
 
 
 def job_json(job: Job) -> dict:
@@ -107,6 +124,10 @@ def job_json(job: Job) -> dict:
         "blocking": job.blocking,
         "duplicates": list(job.duplicates),
         "job_label": f"{JOB_LABEL}={job.uid}",
+        "shutdown": job.shutdown,
+        "powered_on": job.powered_on,
+        "still_off": job.turned_off or bool(job.power_error),
+        "power_error": job.power_error,
     }
 
 
@@ -211,14 +232,14 @@ class JobDisplay:
             )
         self.pacing = pacing
         for job in jobs:
-            state = (job.state.value, job.blocking_action_id)
+            state = (job.step_text, job.blocking_action_id)
             if self.seen.get(job.id) != state:
                 # a new state, or another action holding the lock: not every progress step
                 self.seen[job.id] = state
                 if not self.bars and job.active:
                     name = job.server_name.ljust(self.width)
                     head = f"{self._stamp()}  {name}  "
-                    self.runtime.note(_wrapped(head, change_text(job), min(len(head), 24)))
+                    self.runtime.note(wrapped(head, change_text(job), min(len(head), 24)))
             if self.progress is not None:
                 self._bar(job, next_check if pacing else 0.0)
             if not job.active and job.id not in self.reported:
@@ -266,6 +287,8 @@ class JobDisplay:
         self.runtime.print(line)
         if self.echo and self.progress is not None:
             self.progress.console.print(line, markup=False)
+        if job.power_error:
+            self.runtime.note(still_off_line(job))
 
     # ---- the end --------------------------------------------------------------------
 
@@ -290,10 +313,16 @@ class JobDisplay:
                 self.runtime.json(_interrupted_json(job))
                 continue
             name = job.server_name.ljust(self.width)
-            if job.state == JobState.CANCELLED and may_still_land(job):
+            if job.active and job.turned_off:
+                # a second Ctrl-C before its job powered the server on
+                self.runtime.print(f"{name}  {job.step_text:<9}  STILL OFF")
+                self.runtime.note(still_off_line(job))
+                if job.state == JobState.RUNNING:
+                    finishing.append(job)
+            elif job.state == JobState.CANCELLED and may_still_land(job):
                 finishing.append(job)
                 self.runtime.print(
-                    _wrapped(
+                    wrapped(
                         f"{name}  {'cancelled':<9}  ",
                         "an earlier request may still make a snapshot: look for the label "
                         f"{JOB_LABEL}={job.uid}",
@@ -311,7 +340,7 @@ class JobDisplay:
             elif job.active:
                 finishing.append(job)
                 self.runtime.print(
-                    _wrapped(
+                    wrapped(
                         f"{name}  {job.state.value:<9}  ",
                         "its request may have made a snapshot: look for the label "
                         f"{JOB_LABEL}={job.uid}",
@@ -322,7 +351,7 @@ class JobDisplay:
                 self._ended(job, now)
         if finishing and not self.as_json:
             self.runtime.note(
-                _wrapped(
+                wrapped(
                     "hsnap-tui: interrupted. ",
                     f"Hetzner is still finishing {len(finishing)} "
                     f"snapshot{'s' if len(finishing) > 1 else ''}; "
@@ -358,7 +387,7 @@ class JobDisplay:
         if made:
             line += f" · {size_gb(made)}"
         line += f" · {duration(elapsed)} · {requests} API requests"
-        line = _wrapped("", line, 2)
+        line = wrapped("", line, 2)
         self.runtime.print(line)
         if self.echo:  # stdout went to a file: the terminal gets the end too
             self.runtime.note(line)

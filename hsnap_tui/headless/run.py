@@ -73,6 +73,9 @@ def _run(args: argparse.Namespace, runtime: Runtime) -> int:
             args.if_locked,
             wait=not args.no_wait,
             lock_timeout=args.lock_timeout or None,
+            shutdown=args.shutdown,
+            force_poweroff=args.force_poweroff,
+            shutdown_timeout=args.shutdown_timeout,
         )
     elif command == "prune":
         if not keep_rules(args):

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from hsnap_tui.core.fleet import FleetState
-from hsnap_tui.core.jobs import Job, JobState, LockPolicy
+from hsnap_tui.core.jobs import SHUTDOWN_TIMEOUT, Job, JobState, LockPolicy
 from hsnap_tui.core.labels import (
     LabelError,
     label_key_problem,
@@ -32,6 +32,7 @@ from .common import (
     CommandError,
     Runtime,
     load_fleet,
+    wrapped,
 )
 from .progress import JobDisplay
 
@@ -50,6 +51,9 @@ class SnapshotRequest:
     policy: LockPolicy
     wait: bool
     lock_timeout: float | None = None
+    shutdown: bool = False  # consistent: shut down, snapshot, power on again
+    force_poweroff: bool = False
+    shutdown_timeout: float = SHUTDOWN_TIMEOUT
 
 
 def check_request(
@@ -61,8 +65,18 @@ def check_request(
     if_locked: str,
     wait: bool,
     lock_timeout: float | None = None,
+    *,
+    shutdown: bool = False,
+    force_poweroff: bool = False,
+    shutdown_timeout: float = SHUTDOWN_TIMEOUT,
 ) -> SnapshotRequest:
     names = tuple(names)
+    if force_poweroff and not shutdown:
+        raise CommandError("--force-poweroff goes with --shutdown")
+    if shutdown and not wait:
+        raise CommandError(
+            "--shutdown waits for its snapshots: each server is powered on again after"
+        )
     chosen = sum([bool(names), selector is not None, everything])
     if chosen == 0:
         raise CommandError("say which servers: their names, -l SELECTOR, or --all")
@@ -90,7 +104,17 @@ def check_request(
             raise CommandError(f"--label {item!r}: {problem}")
         parsed[key] = value
     return SnapshotRequest(
-        names, selector, everything, template, parsed, LockPolicy(if_locked), wait, lock_timeout
+        names,
+        selector,
+        everything,
+        template,
+        parsed,
+        LockPolicy(if_locked),
+        wait,
+        lock_timeout,
+        shutdown=shutdown,
+        force_poweroff=force_poweroff,
+        shutdown_timeout=shutdown_timeout,
     )
 
 
@@ -138,43 +162,104 @@ def run_snapshot(
         )
     fleet = load_fleet(session, runtime)
     servers = pick_servers(fleet, request)
+    return take_snapshots(session, runtime, servers, request, as_json).code
+
+
+@dataclass(frozen=True)
+class SnapshotRun:
+    jobs: list[Job]
+    code: int
+    interrupted: bool
+
+
+def take_snapshots(
+    session: Session,
+    runtime: Runtime,
+    servers: list[Server],
+    request: SnapshotRequest,
+    as_json: bool,
+    *,
+    whole_session: bool = True,
+) -> SnapshotRun:
+    """Submit a job per server and tick the session until they end (or, without
+    `wait`, until the API has them), showing them as they go. The summary counts the
+    session's requests (`whole_session`), or only those sent from here on."""
     started = runtime.clock()
+    sent_before = 0 if whole_session else session.budget.sent
     jobs, refused = session.submit(
-        servers, request.template, request.labels, request.policy, request.lock_timeout
+        servers,
+        request.template,
+        request.labels,
+        request.policy,
+        request.lock_timeout,
+        shutdown=request.shutdown,
+        force_poweroff=request.force_poweroff,
+        shutdown_timeout=request.shutdown_timeout,
     )
     for server, reason in refused:  # not in a fresh session; kept honest anyway
         runtime.note(f"hsnap-tui: {server.name}: {reason}")
     ids = [j.id for j in jobs]
+
+    def current() -> list[Job]:
+        return [j for j in (session.jobs.get(i) for i in ids) if j is not None]
+
     display = JobDisplay(runtime, jobs, as_json=as_json)
-    interrupted = False
+    interrupted = stopping = False
     with display:
         try:
             while True:
                 result = session.tick()
-                current = [j for j in (session.jobs.get(i) for i in ids) if j is not None]
-                display.update(current, result.next_delay)
-                if request.wait:
+                now = current()
+                display.update(now, result.next_delay)
+                if stopping:
+                    if not any(_still_off(j) for j in now):
+                        break
+                elif request.wait:
                     if not session.jobs.needs_step():
                         break
-                elif all(_accepted(j) for j in current):
+                elif all(_accepted(j) for j in now):
                     break
-                if runtime.wait(result.next_delay):
-                    interrupted = True
-                    break
+                if stopping:
+                    runtime.pause(result.next_delay)  # only a second Ctrl-C stops this
+                elif runtime.wait(result.next_delay):
+                    interrupted = stopping = True
+                    _cancel_unsent(session, ids)
+                    off = [j.server_name for j in current() if _still_off(j)]
+                    if not off:
+                        break
+                    runtime.note(
+                        wrapped(
+                            "hsnap-tui: powering on what this run shut down first: ",
+                            f"{', '.join(off)} (Ctrl-C again leaves "
+                            f"{'it' if len(off) == 1 else 'them'} off)",
+                            11,
+                        )
+                    )
         except KeyboardInterrupt:
             # a second Ctrl-C, perhaps mid-request: no more network, but still say
-            # what was sent and what Hetzner is finishing
+            # what was sent, what Hetzner is finishing and which servers stay off
             interrupted = True
-    final = [j for j in (session.jobs.get(i) for i in ids) if j is not None]
+    final = current()
+    requests = session.budget.sent - sent_before
     if interrupted:
-        return _interrupted(session, runtime, display, ids, as_json, started)
+        _cancel_unsent(session, ids)
+        final = current()
+        display.interrupted(final)
+        display.summary(final, requests, runtime.clock() - started, EXIT_INTERRUPTED)
+        return SnapshotRun(final, EXIT_INTERRUPTED, True)
     if not request.wait:
         display.accepted(final)
     code = EXIT_OK
-    if any(j.state in ENDED_BADLY or j.duplicates for j in final) or refused:
+    badly = any(j.state in ENDED_BADLY or j.duplicates or j.power_error for j in final)
+    if badly or refused:
         code = EXIT_FAILED
-    display.summary(final, session.budget.sent, runtime.clock() - started, code)
-    return code
+    display.summary(final, requests, runtime.clock() - started, code)
+    return SnapshotRun(final, code, False)
+
+
+def _still_off(job: Job) -> bool:
+    """The job shut its server down and has not powered it on yet."""
+    return job.active and job.turned_off
 
 
 def _accepted(job: Job) -> bool:
@@ -182,28 +267,23 @@ def _accepted(job: Job) -> bool:
     return job.state == JobState.RUNNING or not job.active
 
 
-def _interrupted(
-    session: Session,
-    runtime: Runtime,
-    display: JobDisplay,
-    ids: list[int],
-    as_json: bool,
-    started: float,
-) -> int:
-    """Ctrl-C: cancel what has not been sent, say what Hetzner is still finishing."""
+def _cancel_unsent(session: Session, ids: list[int]) -> None:
+    """Ctrl-C: cancel what has not been sent (a server a job shut down is powered on
+    again by its job)."""
     for job_id in ids:
         job = session.jobs.get(job_id)
-        if job is not None and job.state in (JobState.QUEUED, JobState.WAITING):
+        if job is None:
+            continue
+        unsent = job.state in (JobState.QUEUED, JobState.WAITING)
+        if unsent or job.state == JobState.SHUTTING_DOWN:
             session.cancel(job_id)
-    final = [j for j in (session.jobs.get(i) for i in ids) if j is not None]
-    display.interrupted(final)
-    display.summary(final, session.budget.sent, runtime.clock() - started, EXIT_INTERRUPTED)
-    return EXIT_INTERRUPTED
 
 
 __all__ = [
     "SnapshotRequest",
+    "SnapshotRun",
     "check_request",
     "pick_servers",
     "run_snapshot",
+    "take_snapshots",
 ]

@@ -13,6 +13,10 @@ Tests use the same controls in-process as `Simulator` methods.
     Starts a running action on a server as another tool would (`"visible": false`:
     the server is locked with no listed action; `"fail": {"code", "message"}`: the
     action ends in error).
+`POST /__sim/servers/{id}` `{"acpi"?: bool, "shutdown_seconds"?: seconds}`
+    How the server's OS takes an ACPI shutdown: `"acpi": false` ignores it (the
+    server keeps running); `shutdown_seconds` from the signal to `off` (default 20).
+    Answers `{"server": {"id", "acpi", "shutdown_seconds"}}`.
 `POST /__sim/faults`
     Injects a fault; 201 `{"fault": {...}}` with the defaults filled in, 400 for an
     unknown kind or field. JSON fields:
@@ -73,6 +77,18 @@ def handle_control(sim: Simulator, method: str, path: str, body: bytes) -> Respo
                 fail=data.get("fail"),
             )
             return Response(201, json_bytes({"action": action}))
+        if path.startswith("/__sim/servers/") and method == "POST":
+            unknown = sorted(set(data) - {"acpi", "shutdown_seconds"})
+            if unknown:
+                raise ValueError(f"unknown server field(s): {', '.join(unknown)}")
+            acpi = data.get("acpi")
+            seconds = data.get("shutdown_seconds")
+            server = sim.set_server(
+                int(path.rsplit("/", 1)[1]),
+                acpi=None if acpi is None else _bool(acpi, "acpi"),
+                shutdown_seconds=None if seconds is None else float(seconds),
+            )
+            return Response(200, json_bytes({"server": server}))
         if path == "/__sim/faults" and method == "POST":
             fault = sim.add_fault(**_fault_options(data))
             return Response(201, json_bytes({"fault": asdict(fault)}))

@@ -36,7 +36,7 @@ from .control import handle_control
 from .faults import FAULT_KINDS, Fault, after_processing, before_processing, take_fault
 from .fleet import build_world
 from .routes import Api, Response, TokenBucket
-from .world import World
+from .world import OS_SHUTDOWN_SECONDS, World
 
 __all__ = ["FAULT_KINDS", "Fault", "Response", "Simulator", "TokenBucket"]
 
@@ -215,6 +215,34 @@ class Simulator:
                 server_id, command, seconds, visible=visible, fail=fail
             )
             return action.to_json()
+
+    def set_server(
+        self,
+        server_id: int,
+        *,
+        acpi: bool | None = None,
+        shutdown_seconds: float | None = None,
+    ) -> dict:
+        """How a server's OS behaves: `acpi=False` ignores the ACPI shutdown signal;
+        `shutdown_seconds`: how long it takes from the signal to `off`."""
+        self._settle()
+        with self.lock:
+            world = self.world
+            world.get_server(server_id)  # 404 for an unknown server
+            if acpi is not None:
+                if acpi:
+                    world.acpi_ignored.discard(server_id)
+                else:
+                    world.acpi_ignored.add(server_id)
+            if shutdown_seconds is not None:
+                if shutdown_seconds < 0:
+                    raise ValueError("shutdown_seconds must not be negative")
+                world.os_shutdown_seconds[server_id] = float(shutdown_seconds)
+            return {
+                "id": server_id,
+                "acpi": server_id not in world.acpi_ignored,
+                "shutdown_seconds": world.os_shutdown_seconds.get(server_id, OS_SHUTDOWN_SECONDS),
+            }
 
     def add_fault(
         self,

@@ -92,7 +92,8 @@ class Action:
 # Which server status a command shows while it runs and after it succeeds.
 COMMAND_STATUS = {
     "stop_server": (None, "off"),
-    "shutdown_server": ("stopping", "off"),
+    # shutdown_server ends once the ACPI signal is sent; the OS takes the server off
+    # later (`Server shutdown` below), or never when it ignores ACPI
     "start_server": ("starting", "running"),
     "reboot_server": (None, "running"),
     "rebuild_server": ("rebuilding", "running"),
@@ -104,8 +105,12 @@ POWER_ACTIONS = {
     "poweroff": ("stop_server", 3),
     "poweron": ("start_server", 8),
     "reboot": ("reboot_server", 12),
-    "shutdown": ("shutdown_server", 15),
+    "shutdown": ("shutdown_server", 2),
 }
+
+# The power commands that take over from an OS shutting down after ACPI.
+TAKES_OVER_SHUTDOWN = frozenset({"stop_server", "start_server", "reboot_server"})
+OS_SHUTDOWN_SECONDS = 20.0  # from the ACPI signal to `off`, for an OS that honours it
 
 SORT_FIELDS = {
     "servers": ("id", "name", "created"),
@@ -170,6 +175,11 @@ class World:
         self.next_image_id = 240_000_000 + self.rng.randrange(1_000_000)
         # Size (GB) of the data on each server's disk, which sets snapshot size and time.
         self.disk_used: dict[int, float] = {}
+        # Servers whose OS ignores the ACPI shutdown signal; per-server OS shutdown times.
+        self.acpi_ignored: set[int] = set()
+        self.os_shutdown_seconds: dict[int, float] = {}
+        # server → (when, status): an OS that got the ACPI signal goes `off` then
+        self.pending_status: dict[int, tuple[float, str]] = {}
 
     # ---- time -------------------------------------------------------------------------
 
@@ -187,6 +197,12 @@ class World:
             else:
                 elapsed = max(0.0, now - action.started)
                 action.progress = min(99, int(100 * elapsed / action.duration))
+        for server_id, (when, status) in list(self.pending_status.items()):
+            if now >= when:
+                del self.pending_status[server_id]
+                server = self.servers.get(server_id)
+                if server is not None and server["status"] == "stopping":
+                    server["status"] = status
         return now
 
     def _finish(self, action: Action, when: float) -> None:
@@ -378,7 +394,26 @@ class World:
         server = self.get_server(server_id)
         self._ensure_unlocked(server)
         command, seconds = POWER_ACTIONS[endpoint]
-        return self.new_action(command, [{"id": server_id, "type": "server"}], seconds)
+        if command in TAKES_OVER_SHUTDOWN:
+            self.pending_status.pop(server_id, None)
+        on_done = None
+        if command == "shutdown_server":
+            on_done = self._acpi_signal_sent
+        return self.new_action(
+            command, [{"id": server_id, "type": "server"}], seconds, on_done=on_done
+        )
+
+    def _acpi_signal_sent(self, action: Action) -> None:
+        """As on Hetzner: the shutdown action ends once the signal is sent; an OS that
+        honours it stops the server a while later."""
+        for server_id in action.server_ids:
+            server = self.servers.get(server_id)
+            if action.status != "success" or server is None or server_id in self.acpi_ignored:
+                continue
+            if server["status"] == "running":
+                server["status"] = "stopping"
+                delay = self.os_shutdown_seconds.get(server_id, OS_SHUTDOWN_SECONDS)
+                self.pending_status[server_id] = ((action.finished or self.now()) + delay, "off")
 
     def snapshot_seconds(self, server_id: int) -> float:
         """How long a snapshot of this server takes: by the data on its disk."""

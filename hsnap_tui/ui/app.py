@@ -293,12 +293,13 @@ class HsnapApp(App):
     def _announce(self, result: TickResult) -> None:
         where = "" if result.session is self.session else f" ({result.session.name})"
         for event in result.events:
-            failed = event.job.state == JobState.FAILED
+            failed = event.job.state == JobState.FAILED or bool(event.job.power_error)
             self.notify(
                 event.message,
                 title=f"Snapshot job{where}",
                 severity="error" if failed else "information",
-                timeout=10 if failed else 6,
+                # a server left off stays on screen until dismissed
+                timeout=float("inf") if event.job.power_error else 10 if failed else 6,
             )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -389,7 +390,11 @@ class HsnapApp(App):
 
     def submit_snapshots(self, request: SnapshotRequest) -> None:
         queued, refused = self.session.submit(
-            request.servers, request.template, request.labels, request.policy
+            request.servers,
+            request.template,
+            request.labels,
+            request.policy,
+            shutdown=request.shutdown,
         )
         for server, reason in refused:
             self.notify(f"{server.name} {reason}; nothing sent", severity="warning")
@@ -422,6 +427,14 @@ class HsnapApp(App):
         message = (
             f"{len(active)} snapshot job{'s are' if len(active) != 1 else ' is'} still active.\n"
         )
+        off = [j.server_name for j in active if j.turned_off]
+        if off:
+            message += (
+                f"\nSTILL OFF: {', '.join(off)} — shut down for a consistent snapshot; "
+                "quitting leaves "
+                f"{'it' if len(off) == 1 else 'them'} off (the jobs power them on again "
+                "if you stay).\n"
+            )
         if running:
             message += (
                 f"\nHetzner finishes the {running} snapshot{'s' if running != 1 else ''} "

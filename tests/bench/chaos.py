@@ -7,7 +7,8 @@ jobs; images made with a job label; jobs with more than one image (duplicates); 
 that succeeded without their one image (false successes); jobs that did not succeed
 though an image of theirs exists (unreported); jobs that failed for a reason the
 schedule does not justify (lost: only a failed Hetzner action may fail a job there);
-jobs still active at the end (stuck);
+jobs still active at the end (stuck); consistent snapshots (shut down first) and the
+servers such a job shut down that were not running at the end (left off);
 and the most requests one session sent in any simulated minute, against its bound.
 """
 
@@ -44,17 +45,21 @@ def main() -> int:
         "lost": sum(o.lost for o in outcomes),
         "stuck": sum(o.stuck for o in outcomes),
         "faults": sum(o.faults for o in outcomes),
+        "consistent": sum(o.consistent for o in outcomes),
+        "left_off": sum(o.left_off for o in outcomes),
     }
     busiest = max(outcomes, key=lambda o: o.max_per_minute)
     hourly = max(outcomes, key=lambda o: o.per_hour)
     print(
         "| seeds | jobs | images made | duplicates | false successes | unreported | lost | "
-        "stuck jobs | max requests/min (bound) | max requests/h (bound) | faults injected |"
+        "stuck jobs | consistent (left off) | max requests/min (bound) | "
+        "max requests/h (bound) | faults injected |"
     )
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     print(
         f"| {len(outcomes)} | {total['jobs']} | {total['images']} | {total['duplicates']} | "
         f"{total['false']} | {total['unreported']} | {total['lost']} | {total['stuck']} | "
+        f"{total['consistent']} ({total['left_off']}) | "
         f"{busiest.max_per_minute} ({busiest.per_minute_bound:.0f}) | "
         f"{hourly.per_hour:.0f} ({hourly.per_hour_bound:.0f}) | {total['faults']} |"
     )

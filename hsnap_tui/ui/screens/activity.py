@@ -38,7 +38,9 @@ JOB_COLUMNS = (
 
 
 def job_cells(job: Job, now: float) -> tuple:
-    if job.state == JobState.WAITING:
+    if job.power_error:
+        detail = Text(f"{job.server_name} IS STILL OFF: {job.power_error}", style="bold red")
+    elif job.state == JobState.WAITING:
         detail = Text(f"waiting: {job.blocking or 'locked'}", style="yellow")
     elif job.state == JobState.FAILED:
         detail = Text(f"{job.error_code}: {job.error_message}", style="red")
@@ -57,7 +59,7 @@ def job_cells(job: Job, now: float) -> tuple:
     return (
         str(job.id),
         job.server_name,
-        Text(job.state.value, style=STATE_STYLES[job.state]),
+        Text(job.step_text, style=STATE_STYLES[job.state]),
         f"{job.progress}%"
         if job.state in (JobState.RUNNING, JobState.SUCCEEDED, JobState.FAILED)
         else "",

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
+from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Static
 
 from hsnap_tui.core.jobs import LockPolicy
 from hsnap_tui.core.models import Server
@@ -25,12 +25,19 @@ from hsnap_tui.core.naming import (
 SHOWN_NAMES = 6
 
 
+class OptionBox(Checkbox, inherit_bindings=False):
+    """A checkbox that space toggles and enter leaves to the dialog (it confirms)."""
+
+    BINDINGS = [Binding("space", "toggle_button", "Toggle", show=False)]
+
+
 @dataclass(frozen=True)
 class SnapshotRequest:
     servers: list[Server]
     template: str
     labels: dict[str, str]
     policy: LockPolicy
+    shutdown: bool = False  # consistent: shut down, snapshot, power on again
 
 
 class SnapshotDialog(ModalScreen[SnapshotRequest | None]):
@@ -41,6 +48,14 @@ class SnapshotDialog(ModalScreen[SnapshotRequest | None]):
             "Cancel",
             id="snapshot.cancel",
             tooltip="Close without taking snapshots",
+        ),
+        Binding(
+            "enter",
+            "confirm",
+            "Take snapshots",
+            show=False,
+            id="snapshot.confirm",
+            tooltip="Take the snapshots as set here",
         ),
     ]
 
@@ -64,6 +79,13 @@ class SnapshotDialog(ModalScreen[SnapshotRequest | None]):
             with RadioSet(id="snapshot-policy", compact=True):
                 yield RadioButton("wait for the lock to clear", value=True, id="policy-wait")
                 yield RadioButton("skip it", id="policy-skip")
+            yield OptionBox(
+                "Shut down first (consistent; powered on again after)",
+                id="snapshot-shutdown",
+                compact=True,
+                tooltip="ACPI shutdown, snapshot while off, power on again; a server that "
+                "is off stays off; one that does not go off in 5 minutes is not snapshotted",
+            )
             yield Static(id="snapshot-error")
             with Horizontal(id="snapshot-buttons"):
                 yield Button(
@@ -106,16 +128,18 @@ class SnapshotDialog(ModalScreen[SnapshotRequest | None]):
         self.query_one("#snapshot-confirm", Button).disabled = False
         skip = self.query_one("#policy-skip", RadioButton).value
         policy = LockPolicy.SKIP if skip else LockPolicy.WAIT
-        return SnapshotRequest(list(self.servers), template, labels, policy)
+        shutdown = self.query_one("#snapshot-shutdown", Checkbox).value
+        return SnapshotRequest(list(self.servers), template, labels, policy, shutdown)
 
     @on(Input.Changed)
     @on(RadioSet.Changed)
+    @on(Checkbox.Changed)
     def _changed(self) -> None:
         self._validate()
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#snapshot-confirm")
-    def _confirm(self) -> None:
+    def action_confirm(self) -> None:
         request = self._validate()
         if request is not None:
             self.dismiss(request)

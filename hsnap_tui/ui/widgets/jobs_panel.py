@@ -16,6 +16,8 @@ STATE_STYLES = {
     JobState.CREATING: "cyan",
     JobState.UNKNOWN: "bold magenta",
     JobState.RUNNING: "bold cyan",
+    JobState.SHUTTING_DOWN: "bold yellow",
+    JobState.STARTING: "bold green",
     JobState.SUCCEEDED: "green",
     JobState.FAILED: "bold red",
     JobState.SKIPPED: "yellow",
@@ -25,9 +27,11 @@ STATE_STYLES = {
 
 def job_line_parts(job: Job, now: float) -> tuple[Text, object, Text]:
     """(state, progress bar or blocking text, times) for one job."""
-    state = Text(job.state.value, style=STATE_STYLES[job.state])
-    if job.state == JobState.WAITING:
-        detail: object = Text(f"waiting: {job.blocking or 'locked'}", style="yellow")
+    state = Text(job.step_text, style=STATE_STYLES[job.state])
+    if job.power_error:
+        detail: object = Text(f"STILL OFF: {job.power_error}", style="bold red")
+    elif job.state == JobState.WAITING:
+        detail = Text(f"waiting: {job.blocking or 'locked'}", style="yellow")
     elif job.state in (JobState.RUNNING, JobState.SUCCEEDED):
         detail = ProgressBar(total=100, completed=job.progress, width=24)
     elif job.state in (JobState.CREATING, JobState.UNKNOWN):
@@ -83,7 +87,7 @@ class JobsPanel(Static):
         self.border_title = f"Snapshot jobs · {len(active)} active"
         table = Table.grid(padding=(0, 2), expand=True)
         table.add_column("server", no_wrap=True, ratio=2)
-        table.add_column("state", no_wrap=True, width=9)
+        table.add_column("state", no_wrap=True, width=13)  # "shutting down"
         table.add_column("detail", ratio=3, no_wrap=True)
         table.add_column("times", no_wrap=True, ratio=2)
         for job in active:
