@@ -241,6 +241,28 @@ def _commands(parser: argparse.ArgumentParser) -> None:
     prune.add_argument("--json", action="store_true", help="JSON lines on stdout")
     _connection_options(prune, sub=True)
 
+    run = commands.add_parser(
+        "run",
+        help="apply a policy file: snapshot, then prune, per policy",
+        description="Per [[policy]] of the file: snapshot the servers its selector picks\n"
+        "(exactly once each, consistent with shutdown = true), then delete its old\n"
+        "snapshots by its [policy.keep] rules. A server whose snapshot did not\n"
+        "succeed is not pruned. For cron:\n\n"
+        "  30 2 * * *  hsnap-tui run /etc/hsnap/policy.toml >>/var/log/hsnap.log 2>&1",
+        epilog=EXIT_CODES + "  0  every policy was carried out (or, with --dry-run, shown)\n"
+        "  1  a snapshot failed or was skipped, a deletion failed, a policy matched no server\n"
+        "  2  a bad policy file (file:line: what is wrong), no token, read-only…\n130  Ctrl-C",
+        formatter_class=raw,
+    )
+    run.add_argument("policy_file", metavar="POLICY.toml", help="the policy file")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="send nothing that changes anything; print what would be done",
+    )
+    run.add_argument("--json", action="store_true", help="JSON lines on stdout")
+    _connection_options(run, sub=True)
+
     action = commands.add_parser(
         "action",
         help="look an action up by ID (or explain a request ID / error message)",

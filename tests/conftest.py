@@ -108,3 +108,11 @@ async def settle(pilot) -> None:
         quiet = 0 if busy else quiet + 1
         if quiet >= 2:
             return
+
+
+@pytest.fixture
+def env(monkeypatch, sim):
+    """The simulator, with the token and endpoint a command finds in the environment."""
+    monkeypatch.setenv("HCLOUD_TOKEN", sim.token)
+    monkeypatch.setenv("HCLOUD_ENDPOINT", sim.url)
+    return sim

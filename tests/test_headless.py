@@ -51,13 +51,6 @@ def run(sim, *argv: str, interrupt_after: float | None = None, on_wait=None) -> 
     return Ran(code, out.getvalue(), err.getvalue(), waits)
 
 
-@pytest.fixture
-def env(monkeypatch, sim):
-    monkeypatch.setenv("HCLOUD_TOKEN", sim.token)
-    monkeypatch.setenv("HCLOUD_ENDPOINT", sim.url)
-    return sim
-
-
 def server_id(sim, name: str) -> int:
     return next(s["id"] for s in sim.world.servers.values() if s["name"] == name)
 

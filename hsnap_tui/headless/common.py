@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
 
 from hsnap_tui.core.fleet import FleetState
@@ -62,6 +62,11 @@ class Runtime:
     now: Callable[[], float] = time.time
     sleep: Callable[[float], object] | None = None  # None: wait on `stop`, interruptibly
     stop: threading.Event = field(default_factory=threading.Event)
+    tags: dict[str, Any] = field(default_factory=dict)  # put first in every JSON object
+
+    def tagged(self, **tags: Any) -> Runtime:
+        """The same streams, clock and Ctrl-C, with these keys in every JSON object."""
+        return replace(self, tags={**self.tags, **tags})
 
     @property
     def out(self) -> TextIO:
@@ -100,6 +105,7 @@ class Runtime:
         print(text, file=self.err, flush=True)
 
     def json(self, obj: dict[str, Any]) -> None:
+        obj = {**self.tags, **obj}
         print(json.dumps(obj, ensure_ascii=False, sort_keys=False), file=self.out, flush=True)
 
     def err_is_terminal(self) -> bool:

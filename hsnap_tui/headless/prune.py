@@ -5,6 +5,7 @@ and deletes exactly what that plan says."""
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Collection
 from datetime import datetime, timezone
 
 from hsnap_tui.core.errors import explain
@@ -32,9 +33,14 @@ def check_selector(selector: str | None) -> str:
     return selector
 
 
-def _read(session: Session, selector: str) -> list[Snapshot]:
+def _read(
+    session: Session, selector: str, servers: Collection[int] | None = None
+) -> list[Snapshot]:
     try:
-        return session.fresh_snapshots(selector)
+        snapshots = session.fresh_snapshots(selector)
+        if servers is None:
+            return snapshots
+        return [s for s in snapshots if s.server_id in servers]
     except Exception as exc:  # explained in one line, never a traceback
         code = getattr(exc, "code", None)
         exit_code = 2 if code in ("unauthorized", "forbidden") else EXIT_FAILED
@@ -49,7 +55,11 @@ def run_prune(
     rules: KeepRules,
     apply: bool,
     as_json: bool,
+    servers: Collection[int] | None = None,
+    hint: str | None = "Run again with --apply to delete them.",
 ) -> int:
+    """Plan (and with `apply`, carry out) retention over the snapshots `selector`
+    picks — of `servers` only, when given."""
     if not rules:
         raise CommandError(NO_RULE)
     selector = check_selector(selector)
@@ -58,14 +68,14 @@ def run_prune(
             f"read-only ({session.api.read_only_reason}): --apply would delete snapshots; "
             "nothing was sent"
         )
-    plan = plan_retention(_read(session, selector), rules, selector)
-    show_plan(runtime, plan, as_json, applying=apply)
+    plan = plan_retention(_read(session, selector, servers), rules, selector)
+    show_plan(runtime, plan, as_json, applying=apply, hint=hint)
     if not apply:
         return EXIT_OK
     if not plan.delete:
         return EXIT_OK
     # Right before deleting: the snapshots as they are now, and the plan from them.
-    fresh = plan_retention(_read(session, selector), rules, selector)
+    fresh = plan_retention(_read(session, selector, servers), rules, selector)
     change = plan_change(plan, fresh)
     if change:
         if as_json:
@@ -209,7 +219,13 @@ def _reasons_of(plan: RetentionPlan, snapshot: Snapshot) -> tuple[str, ...]:
     return server.reasons.get(snapshot.id, ()) if server else ()
 
 
-def show_plan(runtime: Runtime, plan: RetentionPlan, as_json: bool, applying: bool) -> None:
+def show_plan(
+    runtime: Runtime,
+    plan: RetentionPlan,
+    as_json: bool,
+    applying: bool,
+    hint: str | None = "Run again with --apply to delete them.",
+) -> None:
     rows = plan_rows(plan)
     if as_json:
         for server_name, snap, verb, why in rows:
@@ -270,6 +286,6 @@ def show_plan(runtime: Runtime, plan: RetentionPlan, as_json: bool, applying: bo
         f"{verb} {_count(len(plan.delete), 'snapshot')} on {_count(servers, 'server')}, "
         f"freeing {size_gb(plan.freed_gb)}; keeping {len(plan.keep)}."
     )
-    if not applying and plan.delete:
-        line += " Run again with --apply to delete them."
+    if not applying and plan.delete and hint:
+        line += f" {hint}"
     runtime.print(textwrap.fill(line, width=80))

@@ -16,6 +16,7 @@ from hsnap_tui.core.audit import AuditLog, default_audit_path
 from hsnap_tui.core.errors import explain
 from hsnap_tui.core.keep import RULES, KeepRules
 from hsnap_tui.core.labels import LabelError, parse_selector
+from hsnap_tui.core.policy import PolicyError, load_policies
 from hsnap_tui.core.session import Session
 from hsnap_tui.logs import setup_logging
 
@@ -27,6 +28,7 @@ from .common import (
     Runtime,
     ctrl_c_stops,
 )
+from .policies import run_policies
 from .prune import NO_RULE, check_selector, run_prune
 from .servers import run_servers
 from .snapshot import check_request, run_snapshot
@@ -34,7 +36,7 @@ from .snapshot import check_request, run_snapshot
 log = logging.getLogger("hsnap_tui.headless")
 
 EXIT_BROKEN_PIPE = 141  # as a shell reports a tool ended by SIGPIPE
-MUTATING = {"snapshot": "snapshot", "prune": "prune --apply"}
+MUTATING = {"snapshot": "snapshot", "prune": "prune --apply", "run": "run"}
 
 
 def keep_rules(args: argparse.Namespace) -> KeepRules:
@@ -63,7 +65,13 @@ def _run(args: argparse.Namespace, runtime: Runtime) -> int:
     command = args.command
     # What was asked, checked before the token is even looked at.
     request = None
-    if command == "snapshot":
+    policies = []
+    if command == "run":
+        try:
+            policies = load_policies(args.policy_file)
+        except PolicyError as exc:
+            raise CommandError(str(exc)) from None
+    elif command == "snapshot":
         request = check_request(
             args.servers,
             args.selector,
@@ -86,7 +94,11 @@ def _run(args: argparse.Namespace, runtime: Runtime) -> int:
             parse_selector(args.selector)
         except LabelError as exc:
             raise CommandError(f"-l {args.selector!r}: {exc}") from None
-    mutating = command == "snapshot" or (command == "prune" and args.apply)
+    mutating = (
+        command == "snapshot"
+        or (command == "prune" and args.apply)
+        or (command == "run" and not args.dry_run)
+    )
     if args.read_only and mutating:
         raise CommandError(
             f"--read-only: {MUTATING[command]} changes the project; nothing was sent"
@@ -129,6 +141,8 @@ def _run(args: argparse.Namespace, runtime: Runtime) -> int:
                 apply=args.apply,
                 as_json=args.json,
             )
+        if command == "run":
+            return run_policies(session, runtime, policies, dry_run=args.dry_run, as_json=args.json)
         if command == "action":
             return run_action(session, runtime, args.action, follow=args.follow, as_json=args.json)
         return run_servers(session, runtime, selector=args.selector, as_json=args.json)
