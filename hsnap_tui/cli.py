@@ -7,11 +7,15 @@ import logging
 import os
 import secrets
 import sys
+from pathlib import Path
+
+import platformdirs
 
 from hsnap_tui import __version__
 from hsnap_tui.config import ConfigError, Context, Settings, resolve, switchable_contexts
 from hsnap_tui.core.jobs import SHUTDOWN_TIMEOUT
 from hsnap_tui.core.naming import DEFAULT_LABELS, DEFAULT_TEMPLATE
+from hsnap_tui.core.policy import Policy, PolicyError, load_policies
 from hsnap_tui.core.retention import MANAGED_SELECTOR, RetentionError, parse_keep
 from hsnap_tui.headless.common import Runtime
 from hsnap_tui.headless.run import run_command
@@ -315,9 +319,33 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="X",
         help="simulated seconds per second in --demo (default 1)",
     )
+    parser.add_argument(
+        "--policy",
+        metavar="FILE",
+        help="a policy file whose policies the retention plan (p) previews (default: "
+        "policy.toml in the config directory, when there is one)",
+    )
     parser.add_argument("--version", action="version", version=f"hsnap-tui {__version__}")
     _commands(parser)
     return parser
+
+
+def default_policy_path() -> Path:
+    return Path(platformdirs.user_config_dir("hsnap-tui")) / "policy.toml"
+
+
+def console_policies(args: argparse.Namespace) -> tuple[list[Policy], list[str]]:
+    """The policies `p` previews, and warnings. A bad `--policy FILE` is a setup error
+    (PolicyError); a bad default file only a warning (the console still starts)."""
+    if args.policy:
+        return load_policies(args.policy), []
+    path = default_policy_path()
+    if not path.is_file():
+        return [], []
+    try:
+        return load_policies(path), []
+    except PolicyError as exc:
+        return [], [f"policies not loaded: {exc}"]
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -325,6 +353,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from hsnap_tui.sim import Simulator
     from hsnap_tui.ui.app import HsnapApp
 
+    policies, policy_warnings = args.policies, args.policy_warnings
     token = secrets.token_hex(16)  # only this process knows it
     setup_logging(debug=args.debug, secrets=[token])
     speed = min(max(args.demo_speed, 0.0), 1000.0)
@@ -340,7 +369,8 @@ def run_demo(args: argparse.Namespace) -> int:
             refresh=args.refresh,
             budget=args.api_budget,
             keymap=keymap,
-            warnings=problems,
+            warnings=problems + policy_warnings,
+            policies=policies,
         )
         app.run()
     return app.return_code or 0
@@ -348,11 +378,17 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None, runtime: Runtime | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.demo:
-        if args.command:
-            message = f"--demo is the console's; {args.command} needs a token"
-            print(f"hsnap-tui: {message}", file=sys.stderr)
+    if args.demo and args.command:
+        message = f"--demo is the console's; {args.command} needs a token"
+        print(f"hsnap-tui: {message}", file=sys.stderr)
+        return 2
+    if not args.command:
+        try:
+            args.policies, args.policy_warnings = console_policies(args)
+        except PolicyError as exc:
+            print(f"hsnap-tui: {exc}", file=sys.stderr)
             return 2
+    if args.demo:
         return run_demo(args)
     if args.command:
         return run_command(args, runtime or Runtime())
@@ -400,8 +436,9 @@ def run_app(args: argparse.Namespace, settings: Settings) -> int:
         refresh=args.refresh,
         budget=args.api_budget,
         audit=audit,
-        warnings=list(settings.warnings) + keymap_problems,
+        warnings=list(settings.warnings) + keymap_problems + args.policy_warnings,
         keymap=keymap,
+        policies=args.policies,
         contexts=lambda: switchable_contexts(settings),
         connect=connect,
     )

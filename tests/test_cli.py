@@ -71,3 +71,24 @@ def test_token_and_endpoint_resolution():
     with pytest.raises(ConfigError, match="http"):
         resolve(environ={"HCLOUD_TOKEN": "t", "HCLOUD_ENDPOINT": "ftp://x"})
     assert Settings(token="secret").__repr__().count("secret") == 0
+
+
+def test_console_policy_file_bad_is_exit_2_default_bad_is_a_warning(tmp_path, monkeypatch, capsys):
+    from hsnap_tui.cli import build_parser, console_policies, default_policy_path, main
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[policy]]\nname = "x"\nselector = "env=prod"\nkeep = { dayly = 7 }\n')
+    assert main(["--policy", str(bad)]) == 2
+    assert f"{bad}:4: policy 'x': keep: unknown rule 'dayly'" in capsys.readouterr().err
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    default = default_policy_path()
+    assert default == tmp_path / "config" / "hsnap-tui" / "policy.toml"
+    args = build_parser().parse_args([])
+    assert console_policies(args) == ([], [])  # no file: no policies, no warning
+    default.parent.mkdir(parents=True)
+    default.write_text(bad.read_text())
+    policies, warnings = console_policies(args)
+    assert policies == [] and "policies not loaded" in warnings[0] and "dayly" in warnings[0]
+    default.write_text('[[policy]]\nname = "x"\nselector = "env=prod"\nkeep = { daily = 7 }\n')
+    [policy], warnings = console_policies(args)
+    assert policy.name == "x" and warnings == []

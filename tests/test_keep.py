@@ -133,3 +133,23 @@ def test_bad_counts_are_refused(bad):
 def test_no_rule_is_false_and_describe_names_the_rules():
     assert not KeepRules()
     assert KeepRules(last=3, weekly=4).describe() == "last 3, weekly 4"
+
+
+def test_rules_as_an_operator_types_them():
+    from hsnap_tui.core.keep import parse_rules
+
+    assert parse_rules("3") == KeepRules(last=3)
+    assert parse_rules(" last 3, daily 7 ") == KeepRules(last=3, daily=7)
+    assert parse_rules("daily=7 weekly=4") == KeepRules(daily=7, weekly=4)
+    assert parse_rules("Monthly 6") == KeepRules(monthly=6)
+    for bad, message in [
+        ("", "give a rule"),
+        ("dayly 7", "'dayly' is not a rule"),
+        ("daily", "give each rule a number"),
+        ("daily x", "daily x: a whole number"),
+        ("daily 7 daily 3", "daily is given twice"),
+        ("last 0", "keep at least 1"),
+        ("daily ７", "a whole number"),
+    ]:
+        with pytest.raises(KeepRuleError, match=message):
+            parse_rules(bad)

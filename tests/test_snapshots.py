@@ -76,6 +76,15 @@ def test_server_details(make_sim, snap_compare):
         table.move_cursor(row=table.get_row_index(str(db)))
         await pilot.press("enter")
         await settle(pilot)
+        # the details' own request answered and shown, then the header's request count
+        # as of it (the header otherwise repaints on its next tick)
+        for _ in range(200):
+            note = app.screen.query("#recent-note")
+            if note and "loading" not in str(note.first().content):
+                break
+            await pilot.pause(0.01)
+        app._refresh_status()
+        await pilot.pause()
 
     assert snap_compare(app, terminal_size=(120, 50), run_before=run_before)
 
@@ -210,3 +219,28 @@ def test_retention_preview(make_sim, snap_compare):
         await pilot.pause()
 
     assert snap_compare(demo_app(make_sim), terminal_size=(130, 34), run_before=run_before)
+
+
+def test_retention_plan_of_a_policy_80x24(make_sim, snap_compare):
+    from textual.widgets import Select
+
+    from hsnap_tui.core.keep import KeepRules
+    from hsnap_tui.core.policy import Policy
+
+    policy = Policy(
+        name="prod nightly",
+        selector="env=prod",
+        labels={"managed-by": "hsnap"},
+        keep=KeepRules(daily=7, weekly=4),
+    )
+    app = make_app(make_sim(scenario="demo"), policies=[policy])
+
+    async def run_before(pilot) -> None:
+        await poll(pilot)
+        await pilot.press("2", "p")
+        screen = pilot.app.screen
+        screen.query_one("#retention-keep", Input).cursor_blink = False
+        screen.query_one("#retention-policy", Select).value = 0
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

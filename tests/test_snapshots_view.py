@@ -145,8 +145,8 @@ async def test_retention_preview_then_exactly_the_planned_deletes(make_sim):
         assert f"Deletes {len(plan.delete)} snapshots" in summary
         table = screen.query_one("#retention-plan", DataTable)
         listed = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
-        assert {int(r[4]) for r in listed if r[1] == "delete"} == {s.id for s in plan.delete}
-        assert {int(r[4]) for r in listed if r[1] == "keep"} == {s.id for s in plan.keep}
+        assert {int(r[5]) for r in listed if r[0] == "delete"} == {s.id for s in plan.delete}
+        assert {int(r[5]) for r in listed if r[0] == "keep"} == {s.id for s in plan.keep}
         sim.clear_requests()
         assert deletes(sim) == []  # the preview sends nothing
         await pilot.click("#retention-apply")
@@ -164,3 +164,83 @@ async def test_retention_preview_then_exactly_the_planned_deletes(make_sim):
         assert kept <= set(sim.world.images)
         await pilot.press("escape")
         assert len(rows(app)) == len(sim_snapshots(sim))
+
+
+def a_month_of_nightlies(sim, name: str, labels: dict) -> list[dict]:
+    server = next(s for s in sim.world.servers.values() if s["name"] == name)
+    with sim.lock:
+        return [
+            sim.world.make_image(
+                server,
+                image_type="snapshot",
+                description=f"{name}-nightly-{day:02d}",
+                labels=labels,
+                created=sim.clock.now() - day * 86400 + 9000,
+                image_size=4.0,
+            )
+            for day in range(30, 0, -1)
+        ]
+
+
+async def test_the_plan_offers_periods_and_previews_a_policy(make_sim):
+    from textual.widgets import Select
+
+    from hsnap_tui.core.keep import KeepRules
+    from hsnap_tui.core.policy import Policy
+
+    sim = make_sim()
+    labels = {"managed-by": "hsnap", "policy": "db-nightly"}
+    made = a_month_of_nightlies(sim, "db-prod-01", labels)
+    a_month_of_nightlies(sim, "web-prod-01", labels)  # not a role=db server
+    policy = Policy(
+        name="db nightly",
+        selector="role=db",
+        labels=labels,
+        keep=KeepRules(daily=7, weekly=4, monthly=6),
+    )
+    app = make_app(sim, policies=[policy])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_view(pilot)
+        await pilot.press("p")
+        screen = app.screen
+        assert isinstance(screen, RetentionScreen)
+        field = screen.query_one("#retention-keep", Input)
+        assert field.value == "last 3"  # the newest 3 per server unless told otherwise
+        field.value = "daily 7, weekly 4"
+        await pilot.pause()
+        rules = KeepRules(daily=7, weekly=4)
+        expected = plan_retention(app.fleet.snapshots, rules)
+        table = screen.query_one("#retention-plan", DataTable)
+        listed = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+        assert {int(r[5]) for r in listed if r[0] == "delete"} == {s.id for s in expected.delete}
+        whys = {r[2] for r in listed if r[0] == "keep" and int(r[5]) in {i["id"] for i in made}}
+        assert any(w.startswith("daily 2026-") for w in whys), whys
+        assert any("weekly 2026-W" in w for w in whys), whys
+        assert {r[2] for r in listed if r[0] == "delete"} == {"no rule keeps it"}
+        field.value = "dayly 7"
+        await pilot.pause()
+        assert "'dayly' is not a rule" in plain(screen.query_one("#retention-summary").content)
+        assert screen.query_one("#retention-apply", Button).disabled
+        # the policy: its rules, its labelled snapshots, of the servers its selector picks
+        screen.query_one("#retention-policy", Select).value = 0
+        await pilot.pause()
+        assert field.value == "daily 7, weekly 4, monthly 6"
+        scope = plain(screen.query_one("#retention-scope").content)
+        assert scope.startswith("Policy db nightly: snapshots labelled managed-by=hsnap,")
+        plan = screen.plan
+        assert plan is not None and plan.selector == policy.prune_selector
+        assert {p.server_name for p in plan.servers} == {"db-prod-01"}
+        assert len(plan.keep) == 10 and len(plan.delete) == 20
+        sim.clear_requests()
+        await pilot.click("#retention-apply")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "keeping daily 7, weekly 4, monthly 6 per server" in plain(
+            app.screen.query_one("#confirm-message").content
+        )
+        await pilot.press("y")
+        await settle(pilot)
+        sent = sorted(int(r["path"].rsplit("/", 1)[1]) for r in deletes(sim))
+        assert sent == sorted(s.id for s in plan.delete)
+        # web-prod-01's nightlies carry the same labels but its server is not role=db
+        web = [i for i in sim.world.images.values() if i["description"].startswith("web-prod")]
+        assert len([i for i in web if "nightly" in i["description"]]) == 30

@@ -106,6 +106,19 @@ class ApiMonitor:
         except (KeyError, ValueError):
             return  # a proxy or an error page without the headers: keep the last ones
         with self._lock:
+            # Answers to concurrent requests arrive in any order: the newest by the
+            # API's clock wins, and within one second the lower count (it was sent later)
+            last = self.rate_limit
+            if (
+                last is not None
+                and last.server_time is not None
+                and rate.server_time is not None
+                and (
+                    rate.server_time < last.server_time
+                    or (rate.server_time == last.server_time and rate.remaining > last.remaining)
+                )
+            ):
+                return
             self.rate_limit = rate
 
     def reset_wait(self) -> float | None:

@@ -63,6 +63,33 @@ class KeepRules:
         return ", ".join(f"{n} {getattr(self, n)}" for n in RULES if getattr(self, n))
 
 
+def parse_rules(text: str) -> KeepRules:
+    """Rules as an operator types them: `last 3, daily 7, weekly 4` (or `daily=7`); a
+    bare number is `last N`. KeepRuleError says what is wrong."""
+    stripped = text.strip()
+    if not stripped:
+        raise KeepRuleError("give a rule: last 3, or daily 7, weekly 4 …")
+    if stripped.isascii() and stripped.isdigit():
+        stripped = f"last {stripped}"
+    tokens = stripped.replace(",", " ").replace("=", " ").split()
+    if len(tokens) % 2:
+        raise KeepRuleError(f"{stripped!r}: give each rule a number, e.g. daily 7")
+    counts: dict[str, int] = {}
+    for name, count in zip(tokens[::2], tokens[1::2], strict=True):
+        name = name.lower()
+        if name not in RULES:
+            raise KeepRuleError(f"{name!r} is not a rule: {', '.join(RULES)}")
+        if name in counts:
+            raise KeepRuleError(f"{name} is given twice")
+        if not (count.isascii() and count.isdigit()):
+            raise KeepRuleError(f"{name} {count}: a whole number")
+        counts[name] = int(count)
+    rules = KeepRules(**counts)
+    if not rules:
+        raise KeepRuleError("keep at least 1: all rules 0 would delete everything")
+    return rules
+
+
 def newest_first(items: Iterable, created: Callable, ident: Callable) -> list:
     """Newest first; equal times by the larger ID first (the API's IDs grow)."""
     return sorted(items, key=lambda s: (-(created(s) or 0.0), -ident(s)))

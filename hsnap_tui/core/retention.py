@@ -59,6 +59,7 @@ class RetentionPlan:
     servers: tuple[ServerPlan, ...]
     ignored: int = 0  # snapshots the selector does not pick, or without a source server
     selector: str = MANAGED_SELECTOR  # the snapshots the plan is about
+    only_servers: frozenset[int] | None = None  # of these servers only (a policy's)
 
     @property
     def keep_newest(self) -> int:
@@ -83,10 +84,13 @@ def plan_retention(
     snapshots: Iterable[Snapshot],
     keep: int | KeepRules,
     selector: str = MANAGED_SELECTOR,
+    only_servers: Iterable[int] | None = None,
 ) -> RetentionPlan:
     """Plan over the snapshots `selector` picks (a label selector: LabelError when it
-    is not one), per source server: the keep rules (`keep` newest when a number) over
-    its available snapshots; beyond them, protected and unfinished ones are kept too."""
+    is not one) — of `only_servers`, when given — per source server: the keep rules
+    (`keep` newest when a number) over its available snapshots; beyond them, protected
+    and unfinished ones are kept too."""
+    only = frozenset(only_servers) if only_servers is not None else None
     rules = KeepRules(last=keep) if isinstance(keep, int) else keep
     if not rules:
         raise RetentionError("keep at least 1 per server")
@@ -95,7 +99,11 @@ def plan_retention(
     names: dict[int, str] = {}
     ignored = 0
     for snapshot in snapshots:
-        if not picks.matches(snapshot.labels) or snapshot.server_id is None:
+        if (
+            not picks.matches(snapshot.labels)
+            or snapshot.server_id is None
+            or (only is not None and snapshot.server_id not in only)
+        ):
             ignored += 1
             continue
         groups.setdefault(snapshot.server_id, []).append(snapshot)
@@ -128,7 +136,7 @@ def plan_retention(
             )
         )
     plans.sort(key=lambda p: (p.server_name, p.server_id))
-    return RetentionPlan(rules, tuple(plans), ignored, selector)
+    return RetentionPlan(rules, tuple(plans), ignored, selector, only)
 
 
 @dataclass(frozen=True)

@@ -373,7 +373,7 @@ class Session:
     def replan(self, plan: RetentionPlan) -> RetentionPlan:
         """The same retention rule over snapshots read just now."""
         fresh = self.fresh_snapshots(plan.selector)
-        return plan_retention(fresh, plan.rules, plan.selector)
+        return plan_retention(fresh, plan.rules, plan.selector, plan.only_servers)
 
 
 class Workspace:

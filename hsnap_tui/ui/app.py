@@ -21,6 +21,7 @@ from hsnap_tui.core.errors import explain
 from hsnap_tui.core.fleet import FleetState
 from hsnap_tui.core.jobs import Job, JobEngine, JobState
 from hsnap_tui.core.models import Action, Snapshot
+from hsnap_tui.core.policy import Policy
 from hsnap_tui.core.refresh import Refresher
 from hsnap_tui.core.session import Session, TickResult, Workspace
 from hsnap_tui.ui.messages import SessionsTicked
@@ -106,8 +107,10 @@ class HsnapApp(App):
         connect: Callable[[Context], HetznerApi] | None = None,
         warnings: list[str] | None = None,
         keymap: dict[str, str] | None = None,
+        policies: list[Policy] | None = None,
     ) -> None:
         super().__init__()
+        self.policies = list(policies or [])  # what the retention plan (p) previews
         self.context = context
         self.demo = demo
         self.now = now

@@ -12,19 +12,20 @@ from textual.containers import Horizontal, Vertical
 from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Input, ProgressBar, Static
+from textual.widgets import Button, DataTable, Footer, Input, ProgressBar, Select, Static
 
 from hsnap_tui.core.deletion import deletion_problem
 from hsnap_tui.core.errors import explain
 from hsnap_tui.core.fleet import FleetState
+from hsnap_tui.core.keep import KeepRuleError, parse_rules
 from hsnap_tui.core.labels import LabelError, parse_selector
 from hsnap_tui.core.models import Snapshot
+from hsnap_tui.core.policy import Policy
 from hsnap_tui.core.retention import (
     DEFAULT_KEEP,
+    MANAGED_SELECTOR,
     PlanChange,
-    RetentionError,
     RetentionPlan,
-    parse_keep,
     plan_change,
     plan_retention,
 )
@@ -53,9 +54,16 @@ SORTS: dict[str, Callable[[Snapshot], tuple]] = {
     "size": lambda s: (-(s.image_size_gb or 0.0), -s.id),
     "description": lambda s: (s.description, -s.id),
 }
+# what is deleted, by its name, first: the rest may go off the right at 80 columns
 PLAN_COLUMNS = [
-    (k.lower(), k) for k in ("Server", "Action", "Why", "Snapshot", "ID", "Created", "Size")
+    (k.lower(), k) for k in ("Action", "Snapshot", "Why", "Created", "Size", "ID", "Server")
 ]
+
+
+def _servers(count: int) -> str:
+    return f"{count} server{'s' if count != 1 else ''}"
+
+
 STATUS_STYLES = {"available": "green", "creating": "yellow", "unavailable": "red"}
 
 
@@ -283,7 +291,7 @@ class SnapshotsScreen(Screen):
         )
 
     def action_retention(self) -> None:
-        self.app.push_screen(RetentionScreen())
+        self.app.push_screen(RetentionScreen(getattr(self.app, "policies", [])))
 
 
 class DeletionProgress(Message):
@@ -311,26 +319,42 @@ class PlanRechecked(Message):
 
 
 class RetentionScreen(ModalScreen[None]):
-    """Preview what "keep the newest N per server" would delete; delete on confirm."""
+    """Preview what keep rules (`last 3`, `daily 7, weekly 4`, or a policy's) would
+    delete, per snapshot with the rule that keeps it; delete on confirm."""
 
     BINDINGS = [Binding("escape", "close", "Close", id="retention.close")]
 
-    def __init__(self) -> None:
+    def __init__(self, policies: list[Policy] | None = None) -> None:
         super().__init__()
         self.plan: RetentionPlan | None = None
         self.applying = False
+        self.policies = list(policies or [])
 
     def compose(self) -> ComposeResult:
         with Vertical(id="retention") as box:
             box.border_title = "Retention plan"
             box.border_subtitle = "enter previews · escape closes"
+            if self.policies:
+                with Horizontal(id="retention-policy-row"):
+                    yield Static("Policy", classes="inline-label")
+                    yield Select(
+                        [(p.name, index) for index, p in enumerate(self.policies)],
+                        prompt="none: the rules below",
+                        id="retention-policy",
+                        compact=True,
+                    )
             with Horizontal(id="retention-keep-row"):
-                yield Static("Keep the newest", classes="inline-label")
-                yield Input(str(DEFAULT_KEEP), id="retention-keep", compact=True)
-                yield Static(
-                    "per server, of the snapshots labelled managed-by=hsnap (never protected ones)",
-                    classes="inline-label",
+                yield Static("Keep", classes="inline-label")
+                yield Input(
+                    f"last {DEFAULT_KEEP}",
+                    id="retention-keep",
+                    compact=True,
+                    tooltip="Keep rules per server, as restic forget: last N (the newest),"
+                    " hourly/daily/weekly/monthly/yearly N (the newest of each of the N"
+                    " latest periods that have one); any rule keeping one keeps it",
                 )
+                yield Static("per server (last/daily/weekly/… N)", classes="inline-label")
+            yield Static(id="retention-scope")
             yield Static(id="retention-summary")
             yield DataTable(id="retention-plan", cursor_type="row", show_cursor=False)
             yield ProgressBar(id="retention-progress", total=1, show_eta=False)
@@ -345,6 +369,19 @@ class RetentionScreen(ModalScreen[None]):
         self.query_one("#retention-keep", Input).focus()
         self._preview()
 
+    def _policy(self) -> Policy | None:
+        if not self.policies:
+            return None
+        chosen = self.query_one("#retention-policy", Select).value
+        return self.policies[chosen] if isinstance(chosen, int) else None
+
+    @on(Select.Changed, "#retention-policy")
+    def _policy_chosen(self) -> None:
+        policy = self._policy()
+        if policy is not None and policy.keep is not None:
+            self.query_one("#retention-keep", Input).value = policy.keep.describe()
+        self._preview()
+
     @on(Input.Changed, "#retention-keep")
     def _preview(self) -> None:
         if self.applying:
@@ -353,26 +390,43 @@ class RetentionScreen(ModalScreen[None]):
         table = self.query_one("#retention-plan", DataTable)
         apply = self.query_one("#retention-apply", Button)
         try:
-            keep = parse_keep(self.query_one("#retention-keep", Input).value)
-        except RetentionError as exc:
+            rules = parse_rules(self.query_one("#retention-keep", Input).value)
+        except KeepRuleError as exc:
             summary.update(Text(str(exc), style="bold red"))
             table.clear()
             apply.disabled = True
             self.plan = None
             return
-        self._show_plan(plan_retention(self.app.fleet.snapshots, keep))
+        fleet = self.app.fleet
+        policy = self._policy()
+        scope = self.query_one("#retention-scope", Static)
+        if policy is None:
+            scope.update(
+                Text(f"Of the snapshots labelled {MANAGED_SELECTOR} (never protected ones)")
+            )
+            plan = plan_retention(fleet.snapshots, rules)
+        else:
+            wanted = parse_selector(policy.selector)
+            servers = [s.id for s in fleet.servers.values() if wanted.matches(s.labels)]
+            scope.update(
+                Text(
+                    f"Policy {policy.name}: snapshots labelled {policy.prune_selector} of "
+                    f"the {len(servers)} servers matching {policy.selector}"
+                )
+            )
+            plan = plan_retention(fleet.snapshots, rules, policy.prune_selector, servers)
+        self._show_plan(plan)
 
     def _show_plan(self, plan: RetentionPlan) -> None:
         self.plan = plan
-        keep = plan.keep_newest
         table = self.query_one("#retention-plan", DataTable)
         summary = self.query_one("#retention-summary", Static)
         apply = self.query_one("#retention-apply", Button)
         now = self.app.now()
         plan_rows: list[tuple[str | None, tuple]] = []
         for server in plan.servers:
-            rows = [(s, "delete", "beyond the newest " + str(keep)) for s in server.delete]
-            rows += [(s, "keep", "newest") for s in server.keep]
+            rows = [(s, "delete", "no rule keeps it") for s in server.delete]
+            rows += [(s, "keep", ", ".join(server.reasons.get(s.id, ()))) for s in server.keep]
             rows += [(s, "keep", why) for s, why in server.spared]
             rows.sort(key=lambda r: -(r[0].created or 0))
             for snapshot, verdict, why in rows:
@@ -380,13 +434,13 @@ class RetentionScreen(ModalScreen[None]):
                     (
                         None,
                         (
-                            server.server_name,
                             Text(verdict, style="bold red" if verdict == "delete" else "green"),
-                            why,
                             snapshot.description,
-                            str(snapshot.id),
+                            why,
                             ago(snapshot.created, now),
                             size_gb(snapshot.image_size_gb),
+                            str(snapshot.id),
+                            server.server_name,
                         ),
                     )
                 )
@@ -397,14 +451,14 @@ class RetentionScreen(ModalScreen[None]):
             text.append(
                 f"Deletes {len(delete)} snapshot{'s' if len(delete) != 1 else ''} "
                 f"({size_gb(plan.freed_gb)}) on "
-                f"{sum(1 for s in plan.servers if s.delete)} servers; ",
+                f"{_servers(sum(1 for s in plan.servers if s.delete))}; ",
                 style="bold",
             )
         else:
             text.append("Nothing to delete; ", style="bold green")
         text.append(
             f"keeps {len(plan.keep)}. {plan.ignored} other snapshots are not "
-            "labelled managed-by=hsnap and are not touched."
+            f"{plan.selector} (or not of these servers) and are not touched."
         )
         summary.update(text)
         apply.disabled = not delete or getattr(self.app, "read_only", False)
@@ -420,7 +474,7 @@ class RetentionScreen(ModalScreen[None]):
             return
         message = (
             f"Delete {len(plan.delete)} snapshots ({size_gb(plan.freed_gb)}), keeping "
-            f"the newest {plan.keep_newest} per server?\n\nThis cannot be undone."
+            f"{plan.rules.describe()} per server?\n\nThis cannot be undone."
         )
 
         def answered(yes: bool | None) -> None:
