@@ -96,7 +96,7 @@ async def snapshots(pilot, sim) -> None:
 
 async def retention(pilot, sim) -> None:
     await pilot.press("2", "p")
-    pilot.app.screen.query_one("#retention-keep").value = "2"
+    pilot.app.screen.query_one("#retention-keep").value = "daily 7, weekly 4"
 
 
 async def main() -> None:

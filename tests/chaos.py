@@ -273,7 +273,7 @@ def _judge(sessions, project, sims, ever, recorded, outcome: SeedOutcome) -> Non
                 touched[(project[session], job.server_id)].append(job)
     for (name, server_id), its_jobs in touched.items():
         status = sims[name].world.servers[server_id]["status"]
-        if status != "running":
+        if status in ("off", "stopping"):  # (another tool's rebuild may still run)
             outcome.left_off += 1
             outcome.problems.append(
                 f"seed {outcome.seed}: server {server_id} on {name} is {status} after jobs "

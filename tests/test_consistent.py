@@ -47,6 +47,17 @@ def run(rig: Rig, limit: int = 400, advance: float = 5.0) -> list[str]:
     raise AssertionError(f"the job did not end: {rig.engine.jobs()}")
 
 
+def first_step(rig: Rig) -> None:
+    """Tick until the job has acted on a server list read after it was queued (the
+    slow lane, asked for by the job, comes within MIN_SLOW_GAP)."""
+    for _ in range(30):
+        rig.tick(2)
+        job = rig.engine.jobs()[-1]
+        if job.note != "checking the server's status":
+            return
+    raise AssertionError("the job never read the server list")
+
+
 def images_of(sim, job) -> list[dict]:
     return [i for i in sim.world.images.values() if i["labels"].get(JOB_LABEL) == job.uid]
 
@@ -179,7 +190,7 @@ def test_cancel_while_shutting_down_powers_on(sim, tmp_path):
     rig = Rig(sim, tmp_path)
     server_id = rig.server(NAME).id
     submit(rig, shutdown=True)
-    rig.tick(1)
+    first_step(rig)
     job = rig.job(NAME)
     assert job.state == JobState.SHUTTING_DOWN
     assert rig.engine.cancel(job.id) is None
@@ -236,7 +247,7 @@ def test_a_locked_shutdown_waits_without_touching_the_server(sim, tmp_path):
         message="server is locked",
     )
     submit(rig, shutdown=True)
-    rig.tick(1)
+    first_step(rig)
     job = rig.job(NAME)
     assert job.state == JobState.WAITING and not job.turned_off
     run(rig)
@@ -258,7 +269,7 @@ def test_a_server_that_is_starting_is_waited_for_or_skipped(sim, tmp_path, polic
     rig.refresher.request_full()
     rig.tick(1)
     rig.session.submit([rig.server(NAME)], "{server}-c", LABELS, policy, None, shutdown=True)
-    rig.tick(1)
+    first_step(rig)
     job = rig.job(NAME)
     if policy == LockPolicy.SKIP:
         assert job.state == JobState.SKIPPED and job.blocking == "the server is starting"
@@ -292,7 +303,7 @@ def test_a_late_shutdown_landing_after_poweron_is_powered_on_again(make_sim, tmp
     shutdown = f"/v1/servers/{server_id}/actions/shutdown"
     sim.add_fault("latency", count=1, seconds=100, path_prefix=shutdown)
     submit(rig, shutdown=True)
-    rig.tick(1)
+    first_step(rig)
     assert "did not answer in time" in rig.job(NAME).note
     sim.add_fault("action_failed", count=1, path_prefix=shutdown)  # the second one fails
     steps = run(rig)
@@ -304,3 +315,75 @@ def test_a_late_shutdown_landing_after_poweron_is_powered_on_again(make_sim, tmp
     # the late one landed (201) after the first poweron; the job powered on again
     assert posts.count("poweron 201") == 2, posts
     assert "create_image 201" not in posts
+
+
+# ---- from the attack on the first version -------------------------------------------
+
+
+def test_cancel_while_the_shutdown_request_is_in_flight_still_ends_with_it_on(make_sim, tmp_path):
+    """The shutdown lands 40 s late; the operator cancels meanwhile. The job powers
+    on, then watches for its own late shutdown and powers on again."""
+    sim = make_sim()
+    rig = Rig(sim, tmp_path, timeout=0.2)
+    server_id = rig.server(NAME).id
+    sim.add_fault(
+        "latency", count=1, seconds=40, path_prefix=f"/v1/servers/{server_id}/actions/shutdown"
+    )
+    submit(rig, shutdown=True)
+    first_step(rig)  # a fresh server list, then the shutdown goes out (and times out)
+    job = rig.job(NAME)
+    assert job.power_sends >= 1, job
+    assert rig.engine.cancel(job.id) is None
+    run(rig)
+    job = rig.job(NAME)
+    assert job.state == JobState.CANCELLED and job.power_error is None
+    assert status(sim, server_id) == "running", power_posts(sim)
+    assert "create_image 201" not in power_posts(sim)
+
+
+def test_stop_sending_cancels_a_job_whose_lost_request_made_nothing(sim, tmp_path):
+    """A headless run stopping (Ctrl-C): a job whose create_image was lost and made
+    nothing ends cancelled instead of sending again, and its server is on again."""
+    rig = Rig(sim, tmp_path)
+    server_id = rig.server(NAME).id
+    sim.add_fault("drop", path_prefix=f"/v1/servers/{server_id}/actions/create_image")
+    submit(rig, shutdown=True)
+    for _ in range(40):
+        rig.tick(5)
+        if rig.job(NAME).state == JobState.UNKNOWN:
+            break
+    assert rig.job(NAME).state == JobState.UNKNOWN
+    rig.engine.stop_sending()
+    run(rig)
+    job = rig.job(NAME)
+    assert job.state == JobState.CANCELLED
+    assert power_posts(sim).count("create_image None") == 1
+    assert "create_image 201" not in power_posts(sim)
+    assert status(sim, server_id) == "running"
+
+
+def test_starting_ends_when_the_action_poll_keeps_failing(sim, tmp_path):
+    rig = Rig(sim, tmp_path)
+    server_id = rig.server(NAME).id
+    submit(rig, shutdown=True)
+    for _ in range(200):
+        rig.tick(5)
+        if rig.job(NAME).state == JobState.STARTING and rig.job(NAME).power_action_id:
+            break
+    sim.add_fault("http_500", count=10_000, path_prefix="/v1/actions")
+    run(rig)
+    job = rig.job(NAME)
+    assert job.state == JobState.SUCCEEDED and job.power_error is None
+    assert status(sim, server_id) == "running"
+
+
+def test_a_server_that_went_off_after_the_last_list_read_stays_off(sim, tmp_path):
+    rig = Rig(sim, tmp_path)
+    server_id = rig.server(NAME).id
+    sim.world.servers[server_id]["status"] = "off"  # the session's list says running
+    submit(rig, shutdown=True)
+    run(rig)
+    job = rig.job(NAME)
+    assert job.state == JobState.SUCCEEDED and job.stayed_off
+    assert power_posts(sim) == ["create_image 201"]
+    assert status(sim, server_id) == "off"

@@ -198,7 +198,9 @@ def test_run_dry_run_sends_nothing_that_changes_anything(env, tmp_path):
     assert mutating(sim) == []
     assert "would snapshot web-prod-01" in ran.out
     assert "shut down, snapshot, power on" in ran.out
-    assert "Would delete 2 snapshots on 1 server" in ran.out
+    # as the real run will: the new snapshot it makes first pushes one more out
+    assert "keep   (new)" in ran.out
+    assert "Would delete 3 snapshots on 1 server" in ran.out
     assert "Dry run: nothing was changed" in ran.out
 
 
@@ -258,3 +260,44 @@ def test_a_policy_matching_no_server_is_exit_1(env, tmp_path):
     ran = run(env, "run", str(path))
     assert ran.code == 1 and "no server matches role=nothing" in ran.err
     assert mutating(env) == []
+
+
+def test_two_policies_with_the_same_labels_are_refused():
+    text = (
+        '[[policy]]\nname = "prod 日次"\nselector = "env=prod"\nkeep = { last = 5 }\n\n'
+        '[[policy]]\nname = "prod 週次"\nselector = "env=prod"\nkeep = { last = 1 }\n'
+    )
+    with pytest.raises(PolicyError, match=r"p.toml:6: policy 'prod 週次' has the same labels"):
+        parse_policies(text, "p.toml")
+    assert slug("日次") != slug("週次") and slug("日次").startswith("policy-")
+
+
+def test_a_policy_always_labels_managed_by_hsnap():
+    [policy] = parse_policies('[[policy]]\nname = "n"\nselector = "a=b"\nlabels = { x = "y" }\n')
+    assert policy.labels == {"managed-by": "hsnap", "x": "y"}
+
+
+def test_numbers_beyond_reason_and_deep_nesting_are_one_line_errors(tmp_path):
+    from hsnap_tui.core.keep import KeepRuleError, parse_rules
+
+    with pytest.raises(PolicyError, match="not a usable TOML file"):
+        parse_policies(
+            '[[policy]]\nname = "n"\nselector = "a=b"\nkeep = { last = ' + "9" * 5000 + " }\n"
+        )
+    with pytest.raises(PolicyError, match="not a usable TOML file"):
+        parse_policies("x = " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(KeepRuleError, match="from 0 to"):
+        parse_rules("last " + "9" * 5000)
+
+
+def test_run_dry_run_plans_with_the_snapshot_it_would_make(env, tmp_path):
+    sim = env
+    path = tmp_path / "policy.toml"
+    path.write_text(TWO.split('[[policy]]\nname = "db')[0])
+    nightly_of(sim, "web-prod-01", 2, {"managed-by": "hsnap", "schedule": "nightly"})
+    dry = run(sim, "run", str(path), "--dry-run")
+    assert "keep   (new)" in dry.out
+    assert "Would delete 1 snapshot on 1 server" in dry.out  # the new one pushes one out
+    real = run(sim, "run", str(path))
+    assert real.code == 0
+    assert sum(1 for r in sim.requests() if r["method"] == "DELETE") == 1

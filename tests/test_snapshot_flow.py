@@ -227,7 +227,10 @@ async def test_the_dialog_offers_a_consistent_snapshot_and_the_panel_shows_its_s
         await pilot.press("enter")  # … enter confirms the dialog from there too
         await pilot.pause()
         assert not isinstance(app.screen, SnapshotDialog)
-        await poll(pilot)
+        for _ in range(10):  # the job reads the server list afresh before it shuts down
+            await tick(pilot, sim, 2)
+            if posts(sim):
+                break
         assert [p["path"].rsplit("/", 1)[1] for p in posts(sim)] == ["shutdown"]
         assert "shutting down" in panel_text(app)
         shown = ""

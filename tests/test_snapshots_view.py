@@ -244,3 +244,32 @@ async def test_the_plan_offers_periods_and_previews_a_policy(make_sim):
         # web-prod-01's nightlies carry the same labels but its server is not role=db
         web = [i for i in sim.world.images.values() if i["description"].startswith("web-prod")]
         assert len([i for i in web if "nightly" in i["description"]]) == 30
+
+
+async def test_a_policy_without_keep_rules_previews_nothing_and_deletes_nothing(make_sim):
+    from textual.widgets import Select
+
+    from hsnap_tui.core.keep import KeepRules
+    from hsnap_tui.core.policy import Policy
+
+    sim = make_sim()
+    policies = [
+        Policy(
+            name="A", selector="role=db", labels={"managed-by": "hsnap"}, keep=KeepRules(last=1)
+        ),
+        Policy(name="B", selector="role=db", labels={"managed-by": "hsnap", "p": "b"}),
+    ]
+    app = make_app(sim, policies=policies)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_view(pilot)
+        await pilot.press("p")
+        screen = app.screen
+        select = screen.query_one("#retention-policy", Select)
+        select.value = 0
+        await pilot.pause()
+        assert screen.plan is not None
+        select.value = 1
+        await pilot.pause()
+        assert screen.plan is None
+        assert "never prunes" in plain(screen.query_one("#retention-scope").content)
+        assert screen.query_one("#retention-apply", Button).disabled

@@ -207,6 +207,8 @@ class Job:
     power_acked: bool = False  # the API accepted the current power request
     # the last shutdown/poweroff whose answer was lost: it may still land after poweron
     power_unknown_at: float | None = None
+    on_again: bool = False  # `starting`: its poweron succeeded (it may still be watching)
+    queued_clock: float | None = None  # when it was queued, on the engine's clock
 
     @property
     def active(self) -> bool:
@@ -294,6 +296,7 @@ class JobEngine:
         self._lock = threading.RLock()
         self._stepping = threading.Lock()
         self._step_no = 0
+        self.holding = False  # stop_sending(): no new snapshot or shutdown goes out
 
     # ---- what everyone reads ------------------------------------------------------
 
@@ -372,10 +375,18 @@ class JobEngine:
                     shutdown=shutdown,
                     force_poweroff=force_poweroff,
                     shutdown_timeout=shutdown_timeout,
+                    queued_clock=self.clock(),
                 )
                 self._jobs[job.id] = job
                 queued.append(job)
         return queued, refused
+
+    def stop_sending(self) -> None:
+        """From now on no create_image or shutdown goes out (a headless run stopping):
+        queued and waiting jobs end cancelled at their next step — a job whose earlier
+        request turns out to have made nothing too — and servers a job shut down are
+        powered on again."""
+        self.holding = True
 
     def cancel(self, job_id: int) -> str | None:
         """Cancel a queued or waiting job; returns why not, or None when done."""
@@ -417,7 +428,10 @@ class JobEngine:
         self._step_no += 1
         try:
             for job in self.active_jobs():
-                answered = job.state in CANCELLABLE or job.state in POWER_STATES
+                # (a job following a power action hears from that poll instead)
+                answered = job.state in CANCELLABLE or (
+                    job.state in POWER_STATES and job.power_action_id is None
+                )
                 if answered and job.failing_since is not None:
                     self._update(job, failing_since=None)  # the fast lane just answered
             self._guarded(self._poll_running, set(watch), result)
@@ -837,6 +851,9 @@ class JobEngine:
         job = self._current(job)
         if job.state not in CANCELLABLE:
             return
+        if self.holding:
+            self._end(job, JobState.CANCELLED, result, note="cancelled: the run was stopped")
+            return
         # (A server missing from the last list is not taken for deleted: a list read while
         # it changed can miss one. The API's 404 says so for sure.)
         lock = fleet.lock(job.server_id)
@@ -1065,6 +1082,14 @@ class JobEngine:
         """Before the first create_image of a consistent snapshot (the server unlocked).
         Returns the job when the snapshot can go out now (the server was off already),
         else None (a shutdown went out, or the server's status has to settle first)."""
+        read_at = fleet.servers_read_at
+        if job.queued_clock is not None and (read_at is None or read_at <= job.queued_clock):
+            # Whether it is off decides whether it is powered on after: ask a list read
+            # after the job was queued (one GET /servers for the fleet), not an older one.
+            result.want_slow = True
+            if job.note != "checking the server's status":
+                self._update(job, note="checking the server's status")
+            return None
         server = fleet.servers.get(job.server_id)
         status = server.status if server is not None else "running"
         if status == "off":
@@ -1152,7 +1177,9 @@ class JobEngine:
             return
         request_id = self.api.last_request_id()
         self._audit_power(job, command, f"201 action {action.id}", request_id)
-        self._update(job, power_action_id=action.id, power_acked=True)
+        updated = self._update(job, power_action_id=action.id, power_acked=True)
+        if updated is None and command != "poweron":
+            self._late_signal_possible(job)  # it went through; the job moved on
 
     def _power_unknown(self, job: Job, command: str, exc: BaseException) -> None:
         """No answer we can trust: ask again later. A shutdown or poweroff sent so may
@@ -1160,7 +1187,20 @@ class JobEngine:
         changes: dict = {"note": f"{command}: {explain_error(exc).summary}; asking again soon"}
         if command != "poweron":
             changes["power_unknown_at"] = self.clock()
-        self._update(job, **changes)
+        if self._update(job, **changes) is None and command != "poweron":
+            self._late_signal_possible(job)
+
+    def _late_signal_possible(self, job: Job) -> None:
+        """A shutdown/poweroff went out while the job moved on (an operator's cancel
+        raced it): whatever the job does now, it must watch for that request's effect
+        after it powers the server on. A fact, recorded whatever the job's revision."""
+        with self._lock:
+            current = self._jobs.get(job.id)
+            if current is None:
+                return
+            self._jobs[job.id] = replace(
+                current, rev=current.rev + 1, power_unknown_at=self.clock()
+            )
 
     def _power_refused(
         self,
@@ -1267,8 +1307,25 @@ class JobEngine:
         """Starting: send poweron (again after a lost answer or a lock) until its action
         succeeds; after `give_up_after` the job ends saying the server is still off."""
         now = self.clock()
+        since = job.power_since if job.power_since is not None else now
         if job.power_action_id is not None:
-            return  # followed in the batched action poll
+            # followed in the batched action poll; a server list read after the poweron
+            # went out that says `running` is as good (the action poll may be failing)
+            server = fleet.servers.get(job.server_id)
+            read_at = fleet.servers_read_at
+            sent = job.power_sent_at if job.power_sent_at is not None else now
+            if server is not None and server.status == "running" and (read_at or -1) >= sent:
+                self._powered_on(job, result)
+            elif now - since >= self.give_up_after:
+                self._restored(
+                    job,
+                    result,
+                    power_error=f"its poweron was accepted, but it was not seen running for "
+                    f"{_minutes(self.give_up_after)}",
+                )
+            else:
+                result.want_slow = True
+            return
         if job.power_acked:  # on again
             if job.power_unknown_at is None:
                 self._restored(job, result)
@@ -1277,7 +1334,6 @@ class JobEngine:
             return
         if job.power_sent_at is not None and now - job.power_sent_at < POWER_RETRY:
             return
-        since = job.power_since if job.power_since is not None else now
         if now - since >= self.give_up_after:
             self._restored(
                 job,
@@ -1303,6 +1359,8 @@ class JobEngine:
             self._send_power(sending, "poweron", fleet, result)
 
     def _power_polled(self, job: Job, action: Action | None, result: StepResult) -> None:
+        if job.failing_since is not None:
+            job = self._update(job, failing_since=None) or self._current(job)
         if action is None:
             # not listed: ask again (a power request is safe to repeat)
             self._update(job, power_action_id=None, power_acked=False)
@@ -1311,9 +1369,7 @@ class JobEngine:
             return
         if job.state == JobState.STARTING:
             if action.status == "success":
-                on = self._update(job, power_action_id=None, power_since=self.clock())
-                if on is not None and on.power_unknown_at is None:
-                    self._restored(on, result)
+                self._powered_on(job, result)
             else:
                 # tried again after POWER_RETRY, until `give_up_after` (then: STILL OFF)
                 self._update(
@@ -1337,6 +1393,18 @@ class JobEngine:
             f"{action.error_message or 'no reason given'}; not snapshotted",
         )
 
+    def _powered_on(self, job: Job, result: StepResult) -> None:
+        on = self._update(
+            job,
+            power_action_id=None,
+            power_acked=True,
+            on_again=True,
+            power_since=self.clock(),
+            failing_since=None,
+        )
+        if on is not None and on.power_unknown_at is None:
+            self._restored(on, result)
+
     def _watch_late_signal(
         self, job: Job, fleet: FleetState, result: StepResult, now: float
     ) -> None:
@@ -1351,6 +1419,8 @@ class JobEngine:
         if fresh and server is not None and server.status in ("stopping", "off"):
             self._update(
                 job,
+                on_again=False,
+                went_down=True,
                 power_acked=False,
                 power_sent_at=None,
                 power_since=now,

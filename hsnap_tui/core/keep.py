@@ -83,6 +83,8 @@ def parse_rules(text: str) -> KeepRules:
             raise KeepRuleError(f"{name} is given twice")
         if not (count.isascii() and count.isdigit()):
             raise KeepRuleError(f"{name} {count}: a whole number")
+        if len(count) > len(str(MAX_COUNT)):
+            raise KeepRuleError(f"{name}: from 0 to {MAX_COUNT}")
         counts[name] = int(count)
     rules = KeepRules(**counts)
     if not rules:

@@ -18,6 +18,7 @@ with the file's line. Pure: reads nothing but the text it is given.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,9 +76,10 @@ class Policy:
 
 
 def slug(name: str) -> str:
-    """A label value from a policy name: `prod nightly` → `prod-nightly`."""
+    """A label value from a policy name: `prod nightly` → `prod-nightly` (a name with
+    nothing a label value may hold: `policy-` and a digest of it)."""
     text = re.sub(r"[^a-zA-Z0-9._-]+", "-", name).strip("-._")[:63].strip("-._")
-    return text or "policy"
+    return text or "policy-" + hashlib.sha256(name.encode()).hexdigest()[:12]
 
 
 def load_policies(path: Path | str) -> list[Policy]:
@@ -94,7 +96,10 @@ def load_policies(path: Path | str) -> list[Policy]:
 def parse_policies(text: str, path: str = "policy.toml") -> list[Policy]:
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    except (ValueError, RecursionError) as exc:
+        if not isinstance(exc, tomllib.TOMLDecodeError):
+            # a number beyond Python's digit limit, or nesting beyond the stack
+            raise PolicyError(path, None, f"not a usable TOML file: {exc}") from None
         message = str(exc)
         found = re.search(r"\(at line (\d+), column \d+\)", message)
         line = int(found.group(1)) if found else None
@@ -110,6 +115,7 @@ def parse_policies(text: str, path: str = "policy.toml") -> list[Policy]:
         raise PolicyError(path, None, "no [[policy]] in the file")
     policies: list[Policy] = []
     seen: dict[str, int] = {}
+    labelled: dict[str, Policy] = {}
     for index, table in enumerate(tables):
         start = lines.policy_start(index)
         if not isinstance(table, dict):
@@ -122,6 +128,18 @@ def parse_policies(text: str, path: str = "policy.toml") -> list[Policy]:
                 f"policy {policy.name!r} is defined twice (also at line {seen[policy.name]})",
             )
         seen[policy.name] = start or 0
+        # a policy prunes the snapshots carrying its labels: two with the same labels
+        # would prune each other's
+        other = labelled.get(policy.prune_selector)
+        if other is not None:
+            raise PolicyError(
+                path,
+                lines.key(index, "labels") if "labels" in table else start,
+                f"policy {policy.name!r} has the same labels as policy {other.name!r} (line "
+                f"{other.line}): {policy.prune_selector}; give each policy its own, e.g. "
+                f'labels = {{ policy = "{slug(policy.name)}-2" }}',
+            )
+        labelled[policy.prune_selector] = policy
         policies.append(policy)
     return policies
 
@@ -206,6 +224,8 @@ def _number(table, key, fail, default: float, low: float, high: float) -> float:
 
 
 def _labels(table, name: str, fail) -> dict[str, str]:
+    """Its labels, always with managed-by=hsnap (what every snapshot hsnap-tui makes
+    carries, so that the console's plan and `prune` see them)."""
     if "labels" not in table:
         return {"managed-by": "hsnap", "policy": slug(name)}
     labels = table["labels"]
@@ -219,7 +239,7 @@ def _labels(table, name: str, fail) -> dict[str, str]:
         problem = label_key_problem(key) or label_value_problem(key, value)
         if problem:
             raise fail("labels", f"label {key}={value}: {problem}")
-    return dict(labels)
+    return {"managed-by": "hsnap", **labels}
 
 
 def _keep(value: Any, fail) -> KeepRules:

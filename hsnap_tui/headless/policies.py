@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from hsnap_tui.core.jobs import JobState
 from hsnap_tui.core.labels import parse_selector
-from hsnap_tui.core.models import Server
+from hsnap_tui.core.models import Server, Snapshot
+from hsnap_tui.core.naming import render_description
 from hsnap_tui.core.policy import Policy
 from hsnap_tui.core.session import Session
 
@@ -62,9 +63,12 @@ def run_policies(
                 tagged.json({"type": "no_servers", "selector": policy.selector})
             code = max(code, EXIT_FAILED)
             continue
+        coming: list[Snapshot] = []
         if dry_run:
             _would_snapshot(tagged, policy, servers, as_json)
             pruned: set[int] = {s.id for s in servers}
+            # plan as the real run will: with the snapshot it makes first
+            coming = _to_be_made(policy, servers, runtime.now())
         else:
             request = SnapshotRequest(
                 names=(),
@@ -108,6 +112,7 @@ def run_policies(
             as_json=as_json,
             servers=pruned,
             hint=None,
+            coming=coming,
         )
         if pruned_code == EXIT_INTERRUPTED:
             return EXIT_INTERRUPTED
@@ -130,6 +135,26 @@ def run_policies(
         runtime.print()
         runtime.print("Dry run: nothing was changed. Without --dry-run, this is what happens.")
     return code
+
+
+def _to_be_made(policy: Policy, servers: list[Server], now: float) -> list[Snapshot]:
+    """The snapshots the run would make, as a plan sees them (IDs below zero)."""
+    return [
+        Snapshot(
+            id=-index,
+            description=render_description(policy.description, server, now),
+            status="available",
+            image_type="snapshot",
+            created=now,
+            server_id=server.id,
+            server_name=server.name,
+            image_size_gb=None,
+            disk_size_gb=None,
+            protected=False,
+            labels=dict(policy.labels),
+        )
+        for index, server in enumerate(servers, 1)
+    ]
 
 
 def _header(policy: Policy, servers: list[Server]) -> str:

@@ -313,7 +313,19 @@ class JobDisplay:
                 self.runtime.json(_interrupted_json(job))
                 continue
             name = job.server_name.ljust(self.width)
-            if job.active and job.turned_off:
+            if job.active and job.on_again:
+                # on again; it was watching for a late shutdown request of its own
+                outcome = job.outcome.value if job.outcome else "ended"
+                image = f"image {job.image_id}  " if job.image_id else ""
+                self.runtime.print(
+                    wrapped(
+                        f"{name}  {outcome:<9}  ",
+                        f"{image}powered on again (stopped while watching for a late "
+                        "shutdown request of its own)",
+                        min(len(name) + 13, 24),
+                    )
+                )
+            elif job.active and job.turned_off:
                 # a second Ctrl-C before its job powered the server on
                 self.runtime.print(f"{name}  {job.step_text:<9}  STILL OFF")
                 self.runtime.note(still_off_line(job))
@@ -364,7 +376,10 @@ class JobDisplay:
     def summary(self, jobs: list[Job], requests: int, elapsed: float, code: int) -> None:
         counts: dict[str, int] = {}
         for job in jobs:
-            counts[job.state.value] = counts.get(job.state.value, 0) + 1
+            state = job.state
+            if state == JobState.STARTING and job.on_again and job.outcome is not None:
+                state = job.outcome  # on again, only watching for a late shutdown
+            counts[state.value] = counts.get(state.value, 0) + 1
         made = sum(j.image_size_gb or 0.0 for j in jobs if j.state == JobState.SUCCEEDED)
         if self.as_json:
             self.runtime.json(

@@ -34,10 +34,13 @@ def check_selector(selector: str | None) -> str:
 
 
 def _read(
-    session: Session, selector: str, servers: Collection[int] | None = None
+    session: Session,
+    selector: str,
+    servers: Collection[int] | None = None,
+    coming: Collection[Snapshot] = (),
 ) -> list[Snapshot]:
     try:
-        snapshots = session.fresh_snapshots(selector)
+        snapshots = session.fresh_snapshots(selector) + list(coming)
         if servers is None:
             return snapshots
         return [s for s in snapshots if s.server_id in servers]
@@ -57,9 +60,12 @@ def run_prune(
     as_json: bool,
     servers: Collection[int] | None = None,
     hint: str | None = "Run again with --apply to delete them.",
+    coming: Collection[Snapshot] = (),
 ) -> int:
     """Plan (and with `apply`, carry out) retention over the snapshots `selector`
-    picks — of `servers` only, when given."""
+    picks — of `servers` only, when given. `coming`: snapshots not made yet (negative
+    IDs) that a dry run plans with, as the real run will have them."""
+    assert not (apply and coming), "only a preview plans with snapshots to come"
     if not rules:
         raise CommandError(NO_RULE)
     selector = check_selector(selector)
@@ -68,7 +74,7 @@ def run_prune(
             f"read-only ({session.api.read_only_reason}): --apply would delete snapshots; "
             "nothing was sent"
         )
-    plan = plan_retention(_read(session, selector, servers), rules, selector)
+    plan = plan_retention(_read(session, selector, servers, coming), rules, selector)
     show_plan(runtime, plan, as_json, applying=apply, hint=hint)
     if not apply:
         return EXIT_OK
@@ -186,8 +192,9 @@ def _created(snapshot: Snapshot) -> str:
 
 
 def _row(verb: str, snapshot: Snapshot, why: str, why_width: int) -> str:
+    ident = f"#{snapshot.id}" if snapshot.id > 0 else "(new)"
     head = (
-        f"  {verb:<6} #{snapshot.id:<10} {_created(snapshot)}  "
+        f"  {verb:<6} {ident:<11} {_created(snapshot)}  "
         f"{size_gb(snapshot.image_size_gb):>7}  {why:<{why_width}}  "
     )
     description = snapshot.description or ""
@@ -234,7 +241,7 @@ def show_plan(
                     "type": "plan",
                     "server": server_name,
                     "server_id": snap.server_id,
-                    "snapshot_id": snap.id,
+                    "snapshot_id": snap.id if snap.id > 0 else None,  # None: to be made
                     "description": snap.description,
                     "created": iso(snap.created),
                     "size_gb": snap.image_size_gb,

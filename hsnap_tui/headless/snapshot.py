@@ -223,6 +223,7 @@ def take_snapshots(
                     runtime.pause(result.next_delay)  # only a second Ctrl-C stops this
                 elif runtime.wait(result.next_delay):
                     interrupted = stopping = True
+                    session.jobs.stop_sending()
                     _cancel_unsent(session, ids)
                     off = [j.server_name for j in current() if _still_off(j)]
                     if not off:
@@ -259,7 +260,7 @@ def take_snapshots(
 
 def _still_off(job: Job) -> bool:
     """The job shut its server down and has not powered it on yet."""
-    return job.active and job.turned_off
+    return job.active and job.turned_off and not job.on_again
 
 
 def _accepted(job: Job) -> bool:

@@ -400,6 +400,14 @@ class RetentionScreen(ModalScreen[None]):
         fleet = self.app.fleet
         policy = self._policy()
         scope = self.query_one("#retention-scope", Static)
+        if policy is not None and policy.keep is None:
+            # such a policy only snapshots: there is nothing of its to preview or apply
+            scope.update(Text(f"Policy {policy.name} has no keep rules: it never prunes."))
+            summary.update(Text("Choose another policy, or none to use the rules above."))
+            table.clear()
+            apply.disabled = True
+            self.plan = None
+            return
         if policy is None:
             scope.update(
                 Text(f"Of the snapshots labelled {MANAGED_SELECTOR} (never protected ones)")
