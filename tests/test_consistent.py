@@ -167,9 +167,9 @@ def test_cancel_while_off_powers_on_and_sends_no_snapshot(sim, tmp_path):
     submit(rig, shutdown=True)
     for _ in range(30):
         rig.tick(2)
-        if status(sim, server_id) == "off":
+        if status(sim, server_id) == "stopping":
             break
-    # another tool locks the off server before the snapshot goes out
+    # another tool locks the server while its OS shuts down: once off, the job waits
     sim.start_action(server_id, "change_protection", 60)
     for _ in range(10):
         rig.tick(2)

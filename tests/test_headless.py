@@ -792,3 +792,29 @@ def test_snapshot_shutdown_acpi_ignored(env):
     assert ran.code == 0, ran.out + ran.err
     assert "poweroff 201" in power_log(sim, "web-prod-01")
     assert sim.world.servers[server_id(sim, "web-prod-01")]["status"] == "running"
+
+
+def test_snapshot_shutdown_cancelled_says_not_snapshotted_and_json_names_a_hard_poweroff(env):
+    sim = env
+    sid = server_id(sim, "web-prod-01")
+    sim.set_server(sid, acpi=False)
+    ran = run(
+        sim,
+        "snapshot",
+        "web-prod-01",
+        "--shutdown",
+        "--shutdown-timeout",
+        "30",
+        "--force-poweroff",
+        "--json",
+    )
+    assert ran.code == 0, ran.err
+    [job] = [o for o in ran.json() if o["type"] == "job"]
+    assert job["forced_poweroff"] and job["powered_on"] and not job["still_off"]
+    # Ctrl-C while it shuts down: cancelled, not snapshotted, powered on again
+    sim.set_server(sid, acpi=True, shutdown_seconds=60)
+    ran = run(sim, "snapshot", "web-prod-01", "--shutdown", interrupt_after=15)
+    assert ran.code == 130
+    line = next(line for line in ran.out.splitlines() if line.startswith("web-prod-01"))
+    assert "cancelled" in line and "not snapshotted" in line and "nothing was sent" not in line
+    assert sim.world.servers[sid]["status"] == "running"

@@ -89,7 +89,7 @@ def test_a_good_file_as_the_design_gives_it():
         ),
         (
             ("keep = { last = 2 }", "keep = { last = 0 }"),
-            "22: policy 'db consistent': keep: at least one rule",
+            "22: policy 'db consistent': keep: give at least one rule",
         ),
         (('selector = "role=db"\n', ""), "15: policy 'db consistent': 'selector' is required"),
         (
@@ -301,3 +301,10 @@ def test_run_dry_run_plans_with_the_snapshot_it_would_make(env, tmp_path):
     real = run(sim, "run", str(path))
     assert real.code == 0
     assert sum(1 for r in sim.requests() if r["method"] == "DELETE") == 1
+
+
+def test_a_single_policy_table_is_told_to_use_double_brackets():
+    with pytest.raises(PolicyError, match=r"p.toml:1: write \[\[policy\]\] \(double brackets"):
+        parse_policies('[policy]\nname = "n"\nselector = "a=b"\n', "p.toml")
+    with pytest.raises(PolicyError, match="a whole number, not true"):
+        parse_policies('[[policy]]\nname = "n"\nselector = "a=b"\nkeep = { last = true }\n')

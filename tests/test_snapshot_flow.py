@@ -250,3 +250,30 @@ async def test_the_dialog_offers_a_consistent_snapshot_and_the_panel_shows_its_s
         ]
         assert sim.world.servers[web]["status"] == "running"
         assert any("powered on again" in n.message for n in app._notifications)
+
+
+async def test_quitting_with_a_server_off_names_it_after_the_console(sim):
+    from hsnap_tui.core.jobs import LockPolicy
+
+    app = make_app(sim)
+    web = server_named(sim, "web-prod-01")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await poll(pilot)
+        server = app.fleet.servers[web]
+        app.session.submit(
+            [server], "{server}-c", {"managed-by": "hsnap"}, LockPolicy.WAIT, shutdown=True
+        )
+        for _ in range(20):
+            await tick(pilot, sim, 2)
+            if app.jobs.jobs()[0].turned_off:
+                break
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "STILL OFF: web-prod-01" in plain(app.screen.query_one("#confirm-message").content)
+        said = []
+        real_exit = app.exit
+        app.exit = lambda *a, message=None, **k: (said.append(message), real_exit(*a, **k))
+        await pilot.press("y")
+        await pilot.pause()
+    assert said and said[0], "a message for the terminal after the console"
+    assert "STILL OFF" in said[0] and "hcloud server poweron web-prod-01" in said[0]

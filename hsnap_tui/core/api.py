@@ -313,6 +313,12 @@ class HetznerApi:
         """`GET /servers`, every page, 50 per page, oldest first (new ones append)."""
         return [Server.from_json(s) for s in self.list_all("/servers", "servers", SORT_BY_ID)]
 
+    def servers_in_status(self, statuses: list[str]) -> list[Server]:
+        """`GET /servers?status=…`, every page: the servers in these states only (the
+        few that are off or stopping, for the jobs that wait for that)."""
+        params = {"status": list(statuses), **SORT_BY_ID}
+        return [Server.from_json(s) for s in self.list_all("/servers", "servers", params)]
+
     def running_server_actions(self) -> list[Action]:
         """`GET /servers/actions?status=running`, every page: the locks of the fleet."""
         params = {"status": "running", **SORT_BY_ID}

@@ -265,6 +265,7 @@ class StepResult:
     gone: set[int] = field(default_factory=set)  # images that no longer exist
     watched: dict[int, Action] = field(default_factory=dict)  # followed actions, fresh
     want_slow: bool = False  # a lock nothing listed explains: re-read `server.locked`
+    statuses: dict[int, str] = field(default_factory=dict)  # servers' power, read just now
     ran: bool = True  # False when another thread was stepping
 
 
@@ -297,6 +298,7 @@ class JobEngine:
         self._stepping = threading.Lock()
         self._step_no = 0
         self.holding = False  # stop_sending(): no new snapshot or shutdown goes out
+        self._power: PowerView | None = None  # this step's read of the servers' power
 
     # ---- what everyone reads ------------------------------------------------------
 
@@ -332,7 +334,8 @@ class JobEngine:
         """Requests the next step makes besides sending (for the refresh pacing)."""
         polled = len(self.running_action_ids()) + len(self.power_action_ids()) + watch
         checking = any(j.state == JobState.UNKNOWN for j in self.active_jobs())
-        return math.ceil(polled / MAX_IDS_PER_CALL) + int(checking)
+        power = any(_needs_power_view(j) for j in self.active_jobs())
+        return math.ceil(polled / MAX_IDS_PER_CALL) + int(checking) + int(power)
 
     # ---- what the operator asks (no network) ----------------------------------------
 
@@ -403,6 +406,11 @@ class JobEngine:
             if job.state not in CANCELLABLE:
                 if job.state == JobState.UNKNOWN:
                     return "its request may have made a snapshot; it is being checked"
+                if job.turned_off and job.state == JobState.RUNNING:
+                    return (
+                        "its snapshot is being made (Hetzner finishes it either way); "
+                        "the server is powered on again right after"
+                    )
                 return f"a {job.state.value} job cannot be cancelled"
             self._update(
                 job,
@@ -436,6 +444,8 @@ class JobEngine:
                     self._update(job, failing_since=None)  # the fast lane just answered
             self._guarded(self._poll_running, set(watch), result)
             self._guarded(self._look_for_images, fleet, result)
+            self._power = None
+            self._guarded(self._read_power, fleet, result)
             for job in sorted(self.active_jobs(), key=lambda j: j.id):
                 if job.state in CANCELLABLE:
                     self._guarded(self._try_start, job, fleet, result)
@@ -1078,27 +1088,59 @@ class JobEngine:
 
     # ---- consistent snapshots: shut down, snapshot, power on again ----------------
 
+    def _read_power(self, fleet: FleetState, result: StepResult) -> None:
+        """While a job waits on a server's power (before its shutdown, for `off`,
+        after its poweron), one `GET /servers?status=off,stopping` a step says which
+        servers are down — for all of them at once, without waiting for the slow
+        lane's full list. A failed read: the jobs use the fleet's list."""
+        waiting = [j for j in self.active_jobs() if _needs_power_view(j)]
+        if not waiting:
+            return
+        asked_at = self.clock()
+        try:
+            down = self.api.servers_in_status(list(DOWN))
+        except (APIException, requests.RequestException, ValueError, KeyError, TypeError):
+            return
+        self._power = PowerView(asked_at, {s.id: s.status for s in down})
+        # for the fleet (the console shows it at once): the servers these jobs are about
+        for job in waiting:
+            status, _ = self._status(job, fleet)
+            if status is not None:
+                result.statuses[job.server_id] = status
+
+    def _status(self, job: Job, fleet: FleetState) -> tuple[str | None, float | None]:
+        """(the server's status, when it was asked for): this step's power read (a
+        server not in it is up), else the fleet's list."""
+        server = fleet.servers.get(job.server_id)
+        listed = server.status if server is not None else None
+        view = self._power
+        if view is not None:
+            # not down: up — as the fleet's list says (`starting`, `rebuilding`…) unless
+            # that says down, which this newer read overrules
+            up = listed if listed is not None and listed not in DOWN else "running"
+            return view.down.get(job.server_id, up), view.read_at
+        return listed, fleet.servers_read_at
+
     def _shut_down(self, job: Job, fleet: FleetState, result: StepResult) -> Job | None:
         """Before the first create_image of a consistent snapshot (the server unlocked).
         Returns the job when the snapshot can go out now (the server was off already),
         else None (a shutdown went out, or the server's status has to settle first)."""
-        read_at = fleet.servers_read_at
+        status, read_at = self._status(job, fleet)
         if job.queued_clock is not None and (read_at is None or read_at <= job.queued_clock):
-            # Whether it is off decides whether it is powered on after: ask a list read
-            # after the job was queued (one GET /servers for the fleet), not an older one.
-            result.want_slow = True
+            # Whether it is off decides whether it is powered on after: ask a read
+            # after the job was queued, not an older one.
+            result.want_slow = self._power is None
             if job.note != "checking the server's status":
                 self._update(job, note="checking the server's status")
             return None
-        server = fleet.servers.get(job.server_id)
-        status = server.status if server is not None else "running"
+        status = status or "running"
         if status == "off":
             return self._update(
                 job, stayed_off=True, note="the server is off: it is snapshotted and stays off"
             )
         if status != "running":
             # starting, stopping, rebuilding…: what it will be is not known yet
-            result.want_slow = True
+            result.want_slow = self._power is None
             blocking = f"the server is {status}"
             if self._skips(job):
                 note = f"skipped: {blocking}"
@@ -1177,7 +1219,10 @@ class JobEngine:
             return
         request_id = self.api.last_request_id()
         self._audit_power(job, command, f"201 action {action.id}", request_id)
-        updated = self._update(job, power_action_id=action.id, power_acked=True)
+        accepted: dict = {"power_action_id": action.id, "power_acked": True}
+        if command == "poweroff":
+            accepted["power_since"] = self.clock()  # its time to take effect starts now
+        updated = self._update(job, **accepted)
         if updated is None and command != "poweron":
             self._late_signal_possible(job)  # it went through; the job moved on
 
@@ -1237,10 +1282,10 @@ class JobEngine:
         """Shutting down: snapshot once the server list says `off`; past the timeout,
         power off hard (only when asked to) or fail — and power on again."""
         now = self.clock()
-        server = fleet.servers.get(job.server_id)
-        if server is not None and server.status == "stopping" and not job.went_down:
+        status, read_at = self._status(job, fleet)
+        if status == "stopping" and not job.went_down:
             job = self._update(job, went_down=True) or job
-        if server is not None and server.status == "off":
+        if status == "off":
             ready = self._update(
                 job,
                 went_down=True,
@@ -1253,10 +1298,12 @@ class JobEngine:
             return
         limit = POWEROFF_TIMEOUT if job.forced else job.shutdown_timeout
         since = job.power_since if job.power_since is not None else now
-        # "not off in time" needs a server list asked for after the time was up (a list
-        # that could not be read proves nothing), or a long while without one
-        read_at = fleet.servers_read_at
-        if (read_at is not None and read_at - since >= limit) or (
+        # "not off in time" needs a read asked for after the time was up (a read that
+        # failed proves nothing), or a long while without one
+        # a hard power-off counts from when the API took it (another tool's lock may
+        # hold it back a while)
+        counting = not job.forced or job.power_acked
+        if (counting and read_at is not None and read_at - since >= limit) or (
             now - since >= limit + self.give_up_after
         ):
             minutes = _minutes(limit)
@@ -1295,9 +1342,9 @@ class JobEngine:
                     "(--force-poweroff does)",
                 )
             return
-        result.want_slow = True  # the server list, read soon, says when it is off
+        result.want_slow = self._power is None  # then the fleet's list says when it is off
         retry_due = job.power_sent_at is None or now - job.power_sent_at >= POWER_RETRY
-        still_up = server is None or server.status == "running"
+        still_up = status in (None, "running")
         if job.power_action_id is None and not job.power_acked and retry_due and still_up:
             again = self._update(job, power_sent_at=now, power_sends=job.power_sends + 1)
             if again is not None:
@@ -1311,10 +1358,9 @@ class JobEngine:
         if job.power_action_id is not None:
             # followed in the batched action poll; a server list read after the poweron
             # went out that says `running` is as good (the action poll may be failing)
-            server = fleet.servers.get(job.server_id)
-            read_at = fleet.servers_read_at
+            status, read_at = self._status(job, fleet)
             sent = job.power_sent_at if job.power_sent_at is not None else now
-            if server is not None and server.status == "running" and (read_at or -1) >= sent:
+            if status == "running" and (read_at or -1) >= sent + POWER_RETRY:
                 self._powered_on(job, result)
             elif now - since >= self.give_up_after:
                 self._restored(
@@ -1324,7 +1370,7 @@ class JobEngine:
                     f"{_minutes(self.give_up_after)}",
                 )
             else:
-                result.want_slow = True
+                result.want_slow = self._power is None
             return
         if job.power_acked:  # on again
             if job.power_unknown_at is None:
@@ -1394,6 +1440,7 @@ class JobEngine:
         )
 
     def _powered_on(self, job: Job, result: StepResult) -> None:
+        result.statuses[job.server_id] = "running"  # its poweron succeeded
         on = self._update(
             job,
             power_action_id=None,
@@ -1413,10 +1460,9 @@ class JobEngine:
         says the server is up, watch; if it goes down, power it on again."""
         since = job.power_since if job.power_since is not None else now
         watch_end = (job.power_unknown_at or now) + self.late_window + LATE_SIGNAL_MARGIN
-        read_at = fleet.servers_read_at
+        status, read_at = self._status(job, fleet)
         fresh = read_at is not None and read_at >= since
-        server = fleet.servers.get(job.server_id)
-        if fresh and server is not None and server.status in ("stopping", "off"):
+        if fresh and status in DOWN:
             self._update(
                 job,
                 on_again=False,
@@ -1430,7 +1476,7 @@ class JobEngine:
         if (fresh and read_at >= watch_end) or now >= watch_end + self.give_up_after:
             self._restored(job, result)
             return
-        result.want_slow = True
+        result.want_slow = self._power is None
         note = "on again; watching for a late shutdown request"
         if job.note != note:
             self._update(job, note=note)
@@ -1568,6 +1614,25 @@ class JobEngine:
                 outcome=outcome,
                 request_id=request_id,
             )
+
+
+DOWN = ("off", "stopping")  # what the power read asks for
+
+
+@dataclass(frozen=True)
+class PowerView:
+    read_at: float  # when it was asked for (engine clock)
+    down: dict[int, str]  # server → `off` or `stopping`; a server not here is up
+
+
+def _needs_power_view(job: Job) -> bool:
+    """A job that waits on its server's power: a consistent one before its shutdown,
+    one shutting down (its signal sent), one watching after its poweron."""
+    if job.state == JobState.SHUTTING_DOWN:
+        return job.power_acked or job.power_action_id is None
+    if job.state == JobState.STARTING:
+        return job.power_action_id is not None or (job.power_acked and job.on_again)
+    return job.state in CANCELLABLE and job.shutdown and not (job.turned_off or job.stayed_off)
 
 
 def _minutes(seconds: float) -> str:

@@ -50,7 +50,8 @@ class KeepRules:
         for rule in fields(self):
             value = getattr(self, rule.name)
             if isinstance(value, bool) or not isinstance(value, int):
-                raise KeepRuleError(f"keep {rule.name}: a whole number, not {value!r}")
+                shown = str(value).lower() if isinstance(value, bool) else repr(value)
+                raise KeepRuleError(f"keep {rule.name}: a whole number, not {shown}")
             if not 0 <= value <= MAX_COUNT:
                 raise KeepRuleError(f"keep {rule.name}: from 0 to {MAX_COUNT}, not {value}")
 
@@ -82,7 +83,7 @@ def parse_rules(text: str) -> KeepRules:
         if name in counts:
             raise KeepRuleError(f"{name} is given twice")
         if not (count.isascii() and count.isdigit()):
-            raise KeepRuleError(f"{name} {count}: a whole number")
+            raise KeepRuleError(f"{name} {count}: a whole number from 0 to {MAX_COUNT}")
         if len(count) > len(str(MAX_COUNT)):
             raise KeepRuleError(f"{name}: from 0 to {MAX_COUNT}")
         counts[name] = int(count)

@@ -111,6 +111,12 @@ def parse_policies(text: str, path: str = "policy.toml") -> list[Policy]:
         key = unknown[0]
         raise PolicyError(path, lines.top_key(key), f"unknown key {key!r}{_hint(key, ['policy'])}")
     tables = data.get("policy")
+    if isinstance(tables, dict):
+        raise PolicyError(
+            path,
+            lines.top_key("policy"),
+            "write [[policy]] (double brackets: each policy is one of a list), not [policy]",
+        )
     if not isinstance(tables, list) or not tables:
         raise PolicyError(path, None, "no [[policy]] in the file")
     policies: list[Policy] = []
@@ -255,7 +261,7 @@ def _keep(value: Any, fail) -> KeepRules:
             raise fail(key, str(exc)) from None
     rules = KeepRules(**value)
     if not rules:
-        raise fail("keep", "keep: at least one rule above 0 (none would delete everything)")
+        raise fail("keep", "keep: give at least one rule above 0 (all 0 would delete everything)")
     return rules
 
 

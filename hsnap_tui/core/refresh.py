@@ -23,7 +23,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import requests
 from hcloud import APIException
@@ -188,6 +188,29 @@ class Refresher:
                 known[snapshot.id] = snapshot
                 self._changes[snapshot.id] = (next(self._sequence), snapshot)
             self.fleet = self.fleet.with_snapshots(known.values())
+            return self.fleet
+
+    def note_statuses(self, statuses: dict[int, str]) -> FleetState:
+        """Server statuses read just now (the jobs' power read): shown at once; the
+        next full list has the last word."""
+        with self._fleet_lock:
+            fleet = self.fleet
+            servers = dict(fleet.servers)
+            changed = False
+            for server_id, status in statuses.items():
+                server = servers.get(server_id)
+                if server is not None and server.status != status:
+                    servers[server_id] = replace(server, status=status)
+                    changed = True
+            if changed:
+                self.fleet = FleetState(
+                    servers,
+                    fleet.running,
+                    fleet.snapshots,
+                    fleet.explained_at_slow,
+                    servers_request_id=fleet.servers_request_id,
+                    servers_read_at=fleet.servers_read_at,
+                )
             return self.fleet
 
     def note_deleted(self, ids: Iterable[int]) -> FleetState:

@@ -226,6 +226,8 @@ class Session:
     def _fold(self, step: StepResult) -> FleetState | None:
         """The images a step made, finished or saw go, into the fleet at once."""
         fleet = None
+        if step.statuses:
+            fleet = self.refresher.note_statuses(step.statuses)
         if step.snapshots:
             fleet = self.refresher.note_snapshots(step.snapshots)
         if step.gone:

@@ -113,6 +113,7 @@ def run_policies(
             servers=pruned,
             hint=None,
             coming=coming,
+            empty=" (none made by this policy yet: its snapshots carry its labels.)",
         )
         if pruned_code == EXIT_INTERRUPTED:
             return EXIT_INTERRUPTED

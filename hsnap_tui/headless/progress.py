@@ -15,7 +15,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from hsnap_tui.core.jobs import JOB_LABEL, Job, JobState, LockPolicy
 from hsnap_tui.core.units import duration, iso, size_gb
 
-from .common import Runtime, wrapped
+from .common import WIDTH, Runtime, wrapped
 
 MAX_BARS = 12  # more jobs than this: bars for the active ones only, and a total
 SLOW_CHECK = 15.0  # a next check further away than this is said, so a wait is not a hang
@@ -58,18 +58,17 @@ def result_line(job: Job, name_width: int, now: float) -> str:
         if job.duplicates:
             extra = ", ".join(str(i) for i in job.duplicates)
             text += f"  (a late request also made {extra}: delete it)"
-        return wrapped(head, text + _power_words(job), indent)
+        return _with_power(head, text, job, indent)
     if job.state == JobState.SKIPPED:
         held = "locked"
         if job.policy == LockPolicy.WAIT and job.wait_limit is not None:
             held = f"locked for {duration(job.wait_limit)}"  # --lock-timeout ran out
-        return wrapped(head, f"{held}: {job.blocking or 'locked'}{_power_words(job)}", indent)
+        return _with_power(head, f"{held}: {job.blocking or 'locked'}", job, indent)
     if job.state == JobState.FAILED:
         ids = [f"action {job.action_id}"] if job.action_id else []
         ids += [f"request ID {job.request_id}"] if job.request_id else []
         where = f" ({', '.join(ids)})" if ids else ""
-        text = f"{job.error_code}: {job.error_message}{where}{_power_words(job)}"
-        return wrapped(head, text, indent)
+        return _with_power(head, f"{job.error_code}: {job.error_message}{where}", job, indent)
     if job.state == JobState.CANCELLED:
         if may_still_land(job):
             return wrapped(
@@ -77,7 +76,9 @@ def result_line(job: Job, name_width: int, now: float) -> str:
                 f"an earlier request may still make a snapshot ({JOB_LABEL}={job.uid})",
                 indent,
             )
-        return wrapped(head, f"nothing was sent{_power_words(job)}", indent)
+        if job.shutdown and job.power_sends:
+            return _with_power(head, "not snapshotted", job, indent)
+        return wrapped(head, "nothing was sent", indent)
     if job.state == JobState.RUNNING:
         return f"{head}action {job.action_id}  image {job.image_id}  {job.progress}%"
     return wrapped(head, job.note or "", indent).rstrip()
@@ -87,19 +88,39 @@ def _power_words(job: Job) -> str:
     """What a consistent snapshot did to the server's power, after its result."""
     if job.power_error:
         return f"  — {job.server_name} IS STILL OFF: {job.power_error}"
+    words = ""
+    if job.forced:
+        words = "  · powered off hard (ACPI not taken)"
     if job.powered_on:
-        return "  · powered on again"
-    if job.stayed_off:
-        return "  · was off, stays off"
-    return ""
+        words += "  · powered on again"
+    elif job.stayed_off:
+        words += "  · was off, stays off"
+    return words
+
+
+def _with_power(head: str, text: str, job: Job, indent: int) -> str:
+    """The result, then what happened to the power: on the same line when it fits,
+    else on a line of its own (never split mid-phrase)."""
+    line = wrapped(head, text, indent)
+    words = _power_words(job)
+    if not words or job.power_error:
+        return wrapped(head, text + words, indent)
+    last = line.rsplit("\n", 1)[-1]
+    if len(last) + len(words) <= WIDTH:
+        return line + words
+    return f"{line}\n{' ' * indent}{words.strip()}"
 
 
 def still_off_line(job: Job) -> str:
     """The loud line for a server a job left off."""
     why = job.power_error or "the run was stopped before it powered it on"
+    when = ""
+    if job.active and job.state == JobState.RUNNING:
+        # locked by its snapshot until that ends: poweron would be refused now
+        when = f"once its snapshot (action {job.action_id}, image {job.image_id}) ends, "
     return wrapped(
         f"hsnap-tui: {job.server_name} IS STILL OFF ({why}): ",
-        f"power it on: hcloud server poweron {job.server_name}",
+        f"{when}power it on: hcloud server poweron {job.server_name}",
         11,
     )
 
@@ -126,6 +147,7 @@ def job_json(job: Job) -> dict:
         "job_label": f"{JOB_LABEL}={job.uid}",
         "shutdown": job.shutdown,
         "powered_on": job.powered_on,
+        "forced_poweroff": job.forced,
         "still_off": job.turned_off or bool(job.power_error),
         "power_error": job.power_error,
     }

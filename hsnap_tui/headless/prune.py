@@ -23,6 +23,11 @@ from hsnap_tui.core.units import iso, size_gb
 
 from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, WIDTH, CommandError, Runtime
 
+NO_MATCH = (
+    " (-l picks snapshots by their own labels: those hsnap-tui makes carry "
+    "managed-by=hsnap and each --label of the snapshot command.)"
+)
+
 
 def check_selector(selector: str | None) -> str:
     selector = selector or MANAGED_SELECTOR
@@ -61,6 +66,7 @@ def run_prune(
     servers: Collection[int] | None = None,
     hint: str | None = "Run again with --apply to delete them.",
     coming: Collection[Snapshot] = (),
+    empty: str = NO_MATCH,
 ) -> int:
     """Plan (and with `apply`, carry out) retention over the snapshots `selector`
     picks — of `servers` only, when given. `coming`: snapshots not made yet (negative
@@ -75,7 +81,7 @@ def run_prune(
             "nothing was sent"
         )
     plan = plan_retention(_read(session, selector, servers, coming), rules, selector)
-    show_plan(runtime, plan, as_json, applying=apply, hint=hint)
+    show_plan(runtime, plan, as_json, applying=apply, hint=hint, empty=empty)
     if not apply:
         return EXIT_OK
     if not plan.delete:
@@ -232,6 +238,7 @@ def show_plan(
     as_json: bool,
     applying: bool,
     hint: str | None = "Run again with --apply to delete them.",
+    empty: str = NO_MATCH,
 ) -> None:
     rows = plan_rows(plan)
     if as_json:
@@ -279,14 +286,7 @@ def show_plan(
             runtime.print(f"{server_name}")
         runtime.print(_row(verb, snap, why, why_width))
     if not rows:
-        runtime.print(
-            textwrap.fill(
-                f"No snapshots match {plan.selector}. (-l picks snapshots by their own "
-                "labels: those hsnap-tui makes carry managed-by=hsnap and each --label "
-                "of the snapshot command.)",
-                width=WIDTH,
-            )
-        )
+        runtime.print(textwrap.fill(f"No snapshots match {plan.selector}.{empty}", width=WIDTH))
     servers = len({p.server_id for p in plan.servers if p.delete})
     verb = "Deleting" if applying else "Would delete"
     line = (

@@ -225,14 +225,22 @@ def take_snapshots(
                     interrupted = stopping = True
                     session.jobs.stop_sending()
                     _cancel_unsent(session, ids)
-                    off = [j.server_name for j in current() if _still_off(j)]
+                    off = [j for j in current() if _still_off(j)]
                     if not off:
                         break
+                    it = "it" if len(off) == 1 else "them"
+                    busy = [j.server_name for j in off if j.state == JobState.RUNNING]
+                    after = (
+                        f"; {', '.join(busy)} after {'its' if len(busy) == 1 else 'their'} "
+                        "snapshot ends (a server being snapshotted cannot be powered on)"
+                        if busy
+                        else ""
+                    )
                     runtime.note(
                         wrapped(
                             "hsnap-tui: powering on what this run shut down first: ",
-                            f"{', '.join(off)} (Ctrl-C again leaves "
-                            f"{'it' if len(off) == 1 else 'them'} off)",
+                            f"{', '.join(j.server_name for j in off)}{after}. Ctrl-C "
+                            f"again leaves {it} off.",
                             11,
                         )
                     )

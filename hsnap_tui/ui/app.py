@@ -432,11 +432,10 @@ class HsnapApp(App):
         )
         off = [j.server_name for j in active if j.turned_off]
         if off:
+            it = "it" if len(off) == 1 else "them"
             message += (
                 f"\nSTILL OFF: {', '.join(off)} — shut down for a consistent snapshot; "
-                "quitting leaves "
-                f"{'it' if len(off) == 1 else 'them'} off (the jobs power them on again "
-                "if you stay).\n"
+                f"quitting leaves {it} off (the jobs power {it} on again if you stay).\n"
             )
         if running:
             message += (
@@ -450,7 +449,16 @@ class HsnapApp(App):
             )
 
         def answered(quit_now: bool | None) -> None:
-            if quit_now:
+            if not quit_now:
+                return
+            left = [j.server_name for j in self.all_jobs() if j.active and j.turned_off]
+            if left:  # said once more where it stays: the terminal after the console
+                commands = "; ".join(f"hcloud server poweron {name}" for name in left)
+                self.exit(
+                    message=f"hsnap-tui: STILL OFF (shut down for a snapshot): "
+                    f"{', '.join(left)} — power on: {commands}"
+                )
+            else:
                 self.exit()
 
         self.push_screen(

@@ -86,6 +86,7 @@ class SnapshotDialog(ModalScreen[SnapshotRequest | None]):
                 tooltip="ACPI shutdown, snapshot while off, power on again; a server that "
                 "is off stays off; one that does not go off in 5 minutes is not snapshotted",
             )
+            yield Static(id="snapshot-shutdown-note")
             yield Static(id="snapshot-error")
             with Horizontal(id="snapshot-buttons"):
                 yield Button(
@@ -129,6 +130,19 @@ class SnapshotDialog(ModalScreen[SnapshotRequest | None]):
         skip = self.query_one("#policy-skip", RadioButton).value
         policy = LockPolicy.SKIP if skip else LockPolicy.WAIT
         shutdown = self.query_one("#snapshot-shutdown", Checkbox).value
+        # said in words: the box's mark alone reads the same on and off on some terminals
+        note = self.query_one("#snapshot-shutdown-note", Static)
+        if shutdown:
+            count = len(self.servers)
+            who = self.servers[0].name if count == 1 else f"these {count} servers"
+            note.update(
+                Text(
+                    f"→ {who} will be shut down, snapshotted while off, powered on again",
+                    style="bold yellow",
+                )
+            )
+        else:
+            note.update(Text("→ snapshot of the running server", style="dim"))
         return SnapshotRequest(list(self.servers), template, labels, policy, shutdown)
 
     @on(Input.Changed)

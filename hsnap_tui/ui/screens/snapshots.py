@@ -416,12 +416,16 @@ class RetentionScreen(ModalScreen[None]):
         else:
             wanted = parse_selector(policy.selector)
             servers = [s.id for s in fleet.servers.values() if wanted.matches(s.labels)]
-            scope.update(
-                Text(
-                    f"Policy {policy.name}: snapshots labelled {policy.prune_selector} of "
-                    f"the {len(servers)} servers matching {policy.selector}"
-                )
+            text = Text(
+                f"Policy {policy.name}: snapshots labelled {policy.prune_selector} of "
+                f"the {len(servers)} servers matching {policy.selector}"
             )
+            if policy.keep is not None and rules != policy.keep:
+                text.append(
+                    f" — rules changed from the file's ({policy.keep.describe()})",
+                    style="bold yellow",
+                )
+            scope.update(text)
             plan = plan_retention(fleet.snapshots, rules, policy.prune_selector, servers)
         self._show_plan(plan)
 
@@ -480,9 +484,11 @@ class RetentionScreen(ModalScreen[None]):
         plan = self.plan
         if plan is None or not plan.delete:
             return
+        policy = self._policy()
+        whose = f" of policy {policy.name} ({plan.selector})" if policy else ""
         message = (
-            f"Delete {len(plan.delete)} snapshots ({size_gb(plan.freed_gb)}), keeping "
-            f"{plan.rules.describe()} per server?\n\nThis cannot be undone."
+            f"Delete {len(plan.delete)} snapshots{whose} ({size_gb(plan.freed_gb)}), "
+            f"keeping {plan.rules.describe()} per server?\n\nThis cannot be undone."
         )
 
         def answered(yes: bool | None) -> None:
