@@ -225,14 +225,14 @@ def main() -> None:
             f"{size:>8} {ours:>12} {theirs:>11} {first:>9.1f}ms {diff:>13.2f}ms "
             f"{painted:>10.2f}ms {typed:>9.1f}ms {erased:>8.1f}ms"
         )
-    launches = launch_to_first_row(args.launches)
+    launches = launch_to_first_row(args.launches) if args.launches else []
     if launches:
         print(
             f"launch → first row (--demo, tmux): median {statistics.median(launches):.2f}s "
             f"of {', '.join(f'{x:.2f}' for x in launches)}"
         )
     else:
-        print("launch → first row: skipped (no tmux)")
+        print("launch → first row: skipped" + (" (no tmux)" if launches is None else ""))
     print(f"peak RSS at 1000 servers: {peak_rss_mb():.0f} MB")
 
 
