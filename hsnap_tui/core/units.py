@@ -4,15 +4,26 @@ headless commands' output (plain strings; the console adds the styles)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 
 import humanize
+
+DAY = 86400
 
 
 def ago(timestamp: float | None, now: float, never: str = "never") -> str:
     """`3 days ago`, `a minute ago`, `now`; `never` for no timestamp."""
     if timestamp is None:
         return never
-    return humanize.naturaltime(timedelta(seconds=max(0.0, now - timestamp)))
+    # humanize reads whole seconds below a day and whole days above: one text per
+    # such step, computed once (a refresh asks for a thousand of them)
+    seconds = int(max(0.0, now - timestamp))
+    return _ago(seconds if seconds < DAY else seconds - seconds % DAY)
+
+
+@lru_cache(maxsize=4096)
+def _ago(seconds: int) -> str:
+    return humanize.naturaltime(timedelta(seconds=seconds))
 
 
 def duration(seconds: float | None) -> str:

@@ -24,6 +24,7 @@ from hsnap_tui.core.models import Action, Snapshot
 from hsnap_tui.core.policy import Policy
 from hsnap_tui.core.refresh import Refresher
 from hsnap_tui.core.session import Session, TickResult, Workspace
+from hsnap_tui.ui.commands import KeyCommandsProvider
 from hsnap_tui.ui.messages import SessionsTicked
 from hsnap_tui.ui.screens.activity import ActivityScreen
 from hsnap_tui.ui.screens.confirm import ConfirmScreen
@@ -40,6 +41,8 @@ class HsnapApp(App):
     TITLE = "hsnap-tui"
     MODES = {"servers": ServersScreen, "snapshots": SnapshotsScreen, "activity": ActivityScreen}
     DEFAULT_MODE = "servers"
+    # ctrl+p: the keys of the current view, then Textual's theme and screenshot commands
+    COMMANDS = {KeyCommandsProvider}
 
     BINDINGS = [
         Binding("q", "quit", "Quit", id="app.quit", tooltip="Quit hsnap-tui"),

@@ -104,7 +104,7 @@ class ServersScreen(Screen):
     def _update_title(self) -> None:
         table = self.table
         parts = [
-            f"Servers {len(table.visible_ids)}/{len(table.fleet.servers)}",
+            f"Servers {table.visible_count}/{len(table.fleet.servers)}",
             f"sort: {table.sort_name}",
         ]
         if table.filter:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from rich.cells import cell_len as cell_length
 from rich.text import Text
 from textual.binding import Binding
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
+from textual.widgets.data_table import Column as DataTableColumn
+from textual.widgets.data_table import ColumnKey
 
-from hsnap_tui.core.fleet import FleetState
+from hsnap_tui.core.fleet import NO_LOCK, FleetState, LockState
 from hsnap_tui.core.labels import LabelError, looks_like_selector, parse_selector
 from hsnap_tui.core.models import Server
 from hsnap_tui.ui.format import ago, lock_text, status_text
@@ -38,8 +42,14 @@ COLUMNS = (
     Column("last_snapshot", "Last snap", drop_rank=2),
     Column("snapshots", "Snaps", drop_rank=1),
 )
+COLUMN_KEYS = tuple(c.key for c in COLUMNS)
+SIZED = tuple(c.key for c in COLUMNS if c.width is None)  # sized to their widest cell
 COLUMN_PADDING = 2  # DataTable's cell_padding=1 on each side
 MARK = "●"
+# Removing a row from a DataTable renumbers every row after it (O(rows)); adding one is
+# O(1) but several times dearer. Refilling the rows beats removing them one by one when
+# (rows removed) * (rows in the table) exceeds this many times the rows to show.
+REFILL_FACTOR = 20
 
 
 def _lock_rank(fleet: FleetState, server: Server) -> int:
@@ -56,6 +66,7 @@ SORTS: dict[str, Callable[[FleetState, Server], tuple]] = {
     "last snapshot": lambda fleet, s: (fleet.last_snapshot(s.id) or 0.0, s.name),
     "type": lambda fleet, s: (s.server_type, s.name),
 }
+SERVER_SORTS = frozenset({"name", "status", "location", "type"})  # read the server only
 
 
 def server_cells(server: Server, fleet: FleetState, now: float, marked: bool) -> dict[str, Cell]:
@@ -72,6 +83,53 @@ def server_cells(server: Server, fleet: FleetState, now: float, marked: bool) ->
         "last_snapshot": (ago(fleet.last_snapshot(server.id), now), ""),
         "snapshots": (str(fleet.snapshot_count(server.id)), ""),
     }
+
+
+class _Row:
+    """One server's cells and what they were made from, so that a refresh with the
+    same inputs reuses them (and their Rich texts) instead of formatting them again."""
+
+    __slots__ = (
+        "age",
+        "cells",
+        "count",
+        "last",
+        "lock",
+        "marked",
+        "server",
+        "snapshots",
+        "texts",
+        "widths",
+    )
+
+    def __init__(
+        self,
+        server: Server,
+        lock: LockState,
+        snapshots: tuple[object, ...],
+        last: float | None,
+        count: int,
+        marked: bool,
+        age: str,
+        cells: dict[str, Cell],
+    ) -> None:
+        self.server = server
+        self.lock = lock
+        self.snapshots = snapshots  # the snapshot list `last` and `count` come from
+        self.last = last
+        self.count = count
+        self.marked = marked
+        self.age = age
+        self.cells = cells
+        self.texts: dict[str, Text] = {}
+        # the widths of the SIZED cells
+        self.widths = tuple(cell_length(cells[key][0]) for key in SIZED)
+
+    def text(self, column: str) -> Text:
+        text = self.texts.get(column)
+        if text is None:
+            text = self.texts[column] = Text(*self.cells[column])
+        return text
 
 
 class ServerFilter:
@@ -123,10 +181,50 @@ class ServerTable(DataTable):
         self.filter = ServerFilter()
         self.sort_name = "name"
         self.marks: set[int] = set()
-        self._cells: dict[str, dict[str, Cell]] = {}
-        self._order: list[str] = []
+        self._shown: dict[str, _Row] = {}  # row key → row, for the rows in the table
+        self._order: list[str] = []  # their keys, in the order shown
+        self._rows: dict[str, _Row] = {}  # row key → row, for every server of the fleet
+        self._visible: list[Server] = []  # the servers shown, in order
+        # what _visible was computed from: the fleet's servers, the filter, the sort
+        self._visible_basis: tuple[object, ...] = (None, None, None)
+        # per SIZED column: how many shown cells have each width (the widest is the width)
+        self._width_counts: tuple[Counter[int], ...] = tuple(Counter() for _ in SIZED)
         self._columns_shown: tuple[str, ...] = ()
         self._widths_shown: dict[str, int] = {}
+
+    # ---- DataTable's column list, kept ------------------------------------------------
+    # DataTable.ordered_columns builds its list afresh on every call: twice per add_row
+    # and again while rendering. Columns change only through the three methods below,
+    # so the list is kept until one of them runs.
+
+    _ordered_columns: list[DataTableColumn] | None = None
+
+    @property
+    def ordered_columns(self) -> list[DataTableColumn]:
+        if self._ordered_columns is None:
+            self._ordered_columns = super().ordered_columns
+        return self._ordered_columns
+
+    def add_column(self, *args: Any, **kwargs: Any) -> ColumnKey:
+        self._ordered_columns = None
+        try:
+            return super().add_column(*args, **kwargs)
+        finally:
+            self._ordered_columns = None
+
+    def remove_column(self, column_key: ColumnKey | str) -> None:
+        self._ordered_columns = None
+        try:
+            super().remove_column(column_key)
+        finally:
+            self._ordered_columns = None
+
+    def clear(self, columns: bool = False) -> ServerTable:
+        self._ordered_columns = None
+        try:
+            return super().clear(columns)
+        finally:
+            self._ordered_columns = None
 
     # ---- public ---------------------------------------------------------------------
 
@@ -138,6 +236,10 @@ class ServerTable(DataTable):
     @property
     def visible_ids(self) -> list[int]:
         return [int(key) for key in self._order]
+
+    @property
+    def visible_count(self) -> int:
+        return len(self._order)
 
     def show(self, fleet: FleetState, now: float) -> None:
         self.fleet = fleet
@@ -178,16 +280,16 @@ class ServerTable(DataTable):
     def _content_widths(self) -> dict[str, int]:
         """Each column's width: fixed, or its widest cell. Set explicitly on the columns
         so the layout never waits for DataTable's idle-time auto sizing."""
-        widths = {}
-        for column in COLUMNS:
-            if column.width is not None:
-                widths[column.key] = column.width
-            else:
-                widths[column.key] = max(
-                    [len(column.label)]
-                    + [cell_length(cells[column.key][0]) for cells in self._cells.values()]
-                )
+        widths = {c.key: c.width or len(c.label) for c in COLUMNS}
+        for key, counts in zip(SIZED, self._width_counts, strict=True):
+            widths[key] = max(widths[key], max(counts, default=0))
         return widths
+
+    def _count_widths(self, widths: tuple[int, ...], change: int) -> None:
+        for counts, width in zip(self._width_counts, widths, strict=True):
+            counts[width] += change
+            if not counts[width]:
+                del counts[width]
 
     def _wanted_columns(self, widths: dict[str, int]) -> tuple[str, ...]:
         """The columns that fit the width, dropping from the right (by drop_rank)."""
@@ -219,10 +321,14 @@ class ServerTable(DataTable):
                 self.add_column(column.label, key=column.key, width=widths[column.key])
         self._columns_shown = columns
         self._widths_shown = widths
-        for key in self._order:
-            cells = self._cells[key]
-            self.add_row(*(Text(*cells[c]) for c in columns), key=key)
+        self._add_rows(self._order, columns)
         self._restore_cursor(cursor_key, None)
+
+    def _add_rows(self, keys: list[str], columns: tuple[str, ...]) -> None:
+        rows = self._rows
+        for key in keys:
+            row = rows[key]
+            self.add_row(*(row.text(c) for c in columns), key=key)
 
     def _cursor_key(self) -> str | None:
         if self.row_count == 0:
@@ -230,43 +336,122 @@ class ServerTable(DataTable):
         return self.coordinate_to_cell_key(Coordinate(self.cursor_row, 0)).row_key.value
 
     def _restore_cursor(self, cursor_key: str | None, scroll_y: float | None) -> None:
-        if cursor_key is not None and cursor_key in self._cells:
+        if cursor_key is not None and cursor_key in self._shown:
             row = self.get_row_index(cursor_key)
             if row != self.cursor_row:
                 self.move_cursor(row=row, scroll=scroll_y is None)
         if scroll_y is not None and self.scroll_y != scroll_y:
             self.scroll_to(y=scroll_y, animate=False, immediate=True)
 
-    def _apply(self) -> None:
-        fleet, now = self.fleet, self.now
-        visible = [s for s in fleet.servers.values() if self.filter.matches(s)]
+    def _row(self, key: str, server: Server, fleet: FleetState, now: float) -> _Row:
+        """The server's cells, reused from the last refresh when nothing they show has
+        changed (the usual case: a steady refresh changes a few dozen cells of 1000)."""
+        server_id = server.id
+        row = self._rows.get(key)
+        lock = fleet.locks.get(server_id, NO_LOCK)
+        marked = server_id in self.marks
+        if row is not None and row.snapshots is fleet.snapshots:
+            last, count = row.last, row.count
+        else:
+            last = fleet.last_snapshot(server_id)
+            count = fleet.snapshot_count(server_id)
+        age = ago(last, now)
+        if (
+            row is not None
+            and row.age == age
+            and row.marked == marked
+            and (row.server is server or row.server == server)
+            and (row.lock is lock or row.lock == lock)
+            and row.last == last
+            and row.count == count
+        ):
+            # the identity checks hit next time
+            row.server, row.lock, row.snapshots = server, lock, fleet.snapshots
+            return row
+        cells = server_cells(server, fleet, now, marked)
+        row = _Row(server, lock, fleet.snapshots, last, count, marked, age, cells)
+        self._rows[key] = row
+        return row
+
+    def _visible_servers(self, fleet: FleetState) -> list[Server]:
+        """The servers that pass the filter, sorted; the last list again when neither
+        the servers, the filter nor a sort by the server's own fields changed."""
+        basis = (fleet.servers, self.filter, self.sort_name)
+        if self.sort_name in SERVER_SORTS and all(
+            a is b for a, b in zip(basis, self._visible_basis, strict=True)
+        ):
+            return self._visible
+        matches = self.filter.matches
+        visible = [s for s in fleet.servers.values() if matches(s)]
         sort_key = SORTS[self.sort_name]
         visible.sort(key=lambda s: sort_key(fleet, s))
-        wanted = {str(s.id): server_cells(s, fleet, now, s.id in self.marks) for s in visible}
-        order = [str(s.id) for s in visible]
+        self._visible, self._visible_basis = visible, basis
+        return visible
+
+    def _apply(self) -> None:
+        """Show the fleet as a keyed diff: cells are formatted again only for servers
+        whose data changed, only changed cells are updated, rows are added and removed
+        only when the set changes, and the rows are sorted only when the order did."""
+        fleet, now = self.fleet, self.now
+        visible = self._visible_servers(fleet)
+        rows: dict[str, _Row] = {}
+        for server in visible:
+            key = str(server.id)
+            rows[key] = self._row(key, server, fleet, now)
+        order = list(rows)
+        if len(self._rows) > len(fleet.servers):  # forget servers that are gone
+            self._rows = {k: r for k, r in self._rows.items() if r.server.id in fleet.servers}
+
+        old, old_order = self._shown, self._order
+        removed = [k for k in old_order if k not in rows]
+        added = [k for k in order if k not in old]
+        changed: list[tuple[str, str]] = []
+        for key in removed:
+            self._count_widths(old[key].widths, -1)
+        for key in added:
+            self._count_widths(rows[key].widths, +1)
+        for key, row in rows.items():
+            before = old.get(key)
+            if before is None or before is row:
+                continue
+            cells, before_cells = row.cells, before.cells
+            changed += [(key, c) for c in COLUMN_KEYS if cells[c] != before_cells[c]]
+            if row.widths != before.widths:
+                self._count_widths(before.widths, -1)
+                self._count_widths(row.widths, +1)
+
         cursor_key = self._cursor_key()
+        cursor_row = self.cursor_row
         scroll_y = self.scroll_y
         with self.app.batch_update():
-            old = self._cells
-            self._cells = wanted
+            self._shown = rows
             self._order = order
             columns, widths = self._layout()
             if columns != self._columns_shown or widths != self._widths_shown:
                 self._rebuild(columns, widths)
                 return
-            for key in [k for k in old if k not in wanted]:
+            if len(removed) * self.row_count > REFILL_FACTOR * len(order):
+                # e.g. a filter keystroke: fill the rows afresh, in order
+                self.clear()
+                self._add_rows(order, columns)
+                if cursor_key not in rows:
+                    # where removing the rows one by one would have left the cursor
+                    kept = len(old_order) - len(removed)
+                    self.move_cursor(row=max(0, min(cursor_row, kept - 1)), scroll=False)
+                self._restore_cursor(cursor_key, scroll_y)
+                return
+            for key in removed:
                 self.remove_row(key)
-            for key, cells in wanted.items():
-                before = old.get(key)
-                if before is None:
-                    self.add_row(*(Text(*cells[c]) for c in columns), key=key)
-                    continue
-                for column in columns:
-                    if cells[column] != before[column]:
-                        self.update_cell(key, column, Text(*cells[column]))
-            current = [row.key.value for row in self.ordered_rows]
+            self._add_rows(added, columns)
+            shown = set(columns)
+            for key, column in changed:
+                if column in shown:
+                    self.update_cell(key, column, rows[key].text(column))
+            current = old_order
+            if removed or added:
+                current = [k for k in old_order if k in rows] + added
             if current != order:
-                position = {self._cells[k]["name"][0]: i for i, k in enumerate(order)}
+                position = {rows[k].cells["name"][0]: i for i, k in enumerate(order)}
                 self.sort("name", key=lambda name: position[str(name)])
             self._restore_cursor(cursor_key, scroll_y)
 
