@@ -74,8 +74,11 @@ async def test_read_only_app_greys_out_and_sends_nothing(sim):
         assert not isinstance(app.screen, SnapshotDialog)
         await pilot.press("2")
         bindings = {b.binding.action: b.enabled for b in app.screen.active_bindings.values()}
-        assert bindings["delete"] is False and bindings["retention"] is False
+        # delete is greyed out; the retention preview is harmless and works (issue 11)
+        assert bindings["delete"] is False and bindings["retention"] is True
         await pilot.press("d", "p")
+        assert app.screen.query_one("#retention-apply").disabled
+        await pilot.press("enter")
         assert mutations(sim) == []
 
 

@@ -273,3 +273,28 @@ async def test_a_policy_without_keep_rules_previews_nothing_and_deletes_nothing(
         assert screen.plan is None
         assert "never prunes" in plain(screen.query_one("#retention-scope").content)
         assert screen.query_one("#retention-apply", Button).disabled
+
+
+async def test_read_only_keys_say_why_and_the_retention_preview_still_works(make_sim):
+    sim = make_sim()
+    app = make_app(sim)
+    app.api.go_read_only("--read-only")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await poll(pilot)
+        await pilot.press("s")  # greyed out on the Servers view
+        await pilot.pause()
+        said = [n.message for n in app._notifications]
+        assert any(m.startswith("Snapshot is disabled: read-only (--read-only)") for m in said)
+        await open_view(pilot)
+        await pilot.press("d")
+        await pilot.pause()
+        said = [n.message for n in app._notifications]
+        assert any("is disabled: read-only (--read-only)" in m and "Delete" in m for m in said)
+        await pilot.press("p")  # the preview is harmless: it opens …
+        screen = app.screen
+        assert isinstance(screen, RetentionScreen)
+        screen.query_one("#retention-keep", Input).value = "1"
+        await pilot.pause()
+        assert screen.plan is not None and screen.plan.delete
+        assert screen.query_one("#retention-apply", Button).disabled  # … its apply does not
+    assert [r for r in sim.requests() if r["method"] != "GET"] == []

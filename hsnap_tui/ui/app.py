@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
@@ -24,7 +24,7 @@ from hsnap_tui.core.models import Action, Snapshot
 from hsnap_tui.core.policy import Policy
 from hsnap_tui.core.refresh import Refresher
 from hsnap_tui.core.session import Session, TickResult, Workspace
-from hsnap_tui.ui.commands import KeyCommandsProvider
+from hsnap_tui.ui.commands import KeyCommandsProvider, disabled_reason
 from hsnap_tui.ui.messages import SessionsTicked
 from hsnap_tui.ui.screens.activity import ActivityScreen
 from hsnap_tui.ui.screens.confirm import ConfirmScreen
@@ -467,6 +467,17 @@ class HsnapApp(App):
         self.push_screen(
             ConfirmScreen("Quit hsnap-tui?", message + "\n\nQuit anyway?", yes="Quit", no="Stay"),
             answered,
+        )
+
+    def on_key(self, event: events.Key) -> None:
+        """A greyed-out key says why, in one line (Textual would ignore it silently)."""
+        active = self.screen.active_bindings.get(event.key)
+        if active is None or active.enabled or not active.binding.id:
+            return
+        self.notify(
+            f"{active.binding.description} is disabled: {disabled_reason(self)}.",
+            severity="warning",
+            timeout=4,
         )
 
     def _refresh_status(self) -> None:

@@ -263,8 +263,8 @@ class SnapshotsScreen(Screen):
     # ---- delete and retention -------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("delete", "retention") and getattr(self.app, "read_only", False):
-            return None  # shown greyed out
+        if action == "delete" and getattr(self.app, "read_only", False):
+            return None  # greyed out; the retention preview works, only its apply does not
         return True
 
     def action_delete(self) -> None:
