@@ -303,3 +303,26 @@ def test_every_text_input_gives_a_result_or_a_message(text):
         config.context(text)
     except ConfigError as exc:
         assert "known: prod" in str(exc)
+
+
+async def test_a_rejected_token_is_said_once_and_not_asked_again_until_r(sim):
+    api = HetznerApi("not-the-token", sim.url)
+    app = HsnapApp(
+        api, demo=False, context="prod", now=sim.clock.now, clock=sim.clock.now, poll_live=False
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        await poll(pilot)
+        assert "TOKEN REJECTED" in app.status_text().plain
+        said = [n for n in app._notifications if n.title == "Token rejected"]
+        assert len(said) == 1 and "press c for another context" in said[0].message
+        assert not any("unreachable" in (n.title or "") for n in app._notifications)
+        asked = len(sim.requests())
+        for _ in range(3):  # the poll loop (or anything else) does not ask again …
+            assert app.start_poll() is None
+            await pilot.pause()
+        assert len(sim.requests()) == asked
+        await pilot.press("r")  # … until r
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert len(sim.requests()) > asked
+        assert len([n for n in app._notifications if n.title == "Token rejected"]) == 2

@@ -135,6 +135,8 @@ class HsnapApp(App):
         self._polling = False
         self._poll_again = False
         self._poll_timer = None
+        # a session whose token the API rejected: not polled again until `r` or a switch
+        self._rejected: Session | None = None
 
     def _new_session(self, api: HetznerApi, context: str, audit: AuditLog) -> Session:
         return Session(
@@ -225,10 +227,13 @@ class HsnapApp(App):
         if self._poll_timer is not None:
             self._poll_timer.stop()
             self._poll_timer = None
-        self._polling = True
         # The sessions are chosen here, on the app thread, once: a context switch while
         # the worker runs changes the next tick, not this one.
-        return self._poll_worker(self.workspace.to_tick())
+        sessions = [s for s in self.workspace.to_tick() if s is not self._rejected]
+        if not sessions:
+            return None
+        self._polling = True
+        return self._poll_worker(sessions)
 
     @work(thread=True, exit_on_error=False, group="refresh")
     def _poll_worker(self, sessions: list[Session]) -> None:
@@ -250,7 +255,7 @@ class HsnapApp(App):
         elif self.poll_live:
             ticked = self.workspace.to_tick()
             delays = [r.next_delay for r in message.results if r.session in ticked]
-            if live is None:
+            if live is None and self.session is not self._rejected:
                 delays.append(0.0)  # a poll of the context just left: tick the new one now
             self._poll_timer = self.set_timer(max(0.2, min(delays, default=1.0)), self.start_poll)
 
@@ -265,6 +270,9 @@ class HsnapApp(App):
                 timeout=12,
             )
             self.refresh_bindings()
+        if result.error_code == "unauthorized":
+            self._token_rejected(result)
+            return
         if result.error:
             if self.last_error is None:
                 self.notify(
@@ -295,6 +303,23 @@ class HsnapApp(App):
             for view in list(self.views):
                 if hasattr(view, "action_changed"):
                     view.action_changed(action)
+
+    def _token_rejected(self, result: TickResult) -> None:
+        """Said once; this context is not asked again (every ask would be refused)
+        until `r` or a switch."""
+        if self._rejected is self.session:
+            return
+        self._rejected = self.session
+        self.last_error = result.error
+        where = f" of {self.context}" if self.context else ""
+        self.notify(
+            f"{result.error or 'The API rejected the token.'} Give hsnap-tui a valid token"
+            f"{where} (HCLOUD_TOKEN, --token-env or the hcloud CLI context) and restart, "
+            "or press c for another context. Polling stopped; r tries again.",
+            title="Token rejected",
+            severity="error",
+            timeout=30,
+        )
 
     def _announce(self, result: TickResult) -> None:
         where = "" if result.session is self.session else f" ({result.session.name})"
@@ -587,6 +612,7 @@ class HsnapApp(App):
                 api, context.name, self.audit.for_context(context.name, api.endpoint)
             )
         self.workspace.switch(session)
+        self._rejected = None
         self.context = context.name
         self._read_only_seen = self.api.read_only
         self.last_error = None
@@ -605,6 +631,7 @@ class HsnapApp(App):
     # ---- actions --------------------------------------------------------------------
 
     def action_refresh(self) -> None:
+        self._rejected = None  # `r` asks again, even with a token rejected before
         self.refresher.request_full()
         self.start_poll()
 
