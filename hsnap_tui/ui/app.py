@@ -311,11 +311,10 @@ class HsnapApp(App):
             return
         self._rejected = self.session
         self.last_error = result.error
-        where = f" of {self.context}" if self.context else ""
         self.notify(
-            f"{result.error or 'The API rejected the token.'} Give hsnap-tui a valid token"
-            f"{where} (HCLOUD_TOKEN, --token-env or the hcloud CLI context) and restart, "
-            "or press c for another context. Polling stopped; r tries again.",
+            f"{result.error or 'The API rejected the token.'} Give hsnap-tui a valid "
+            "token and restart, or press c for another context. Polling stopped; r "
+            "tries again.",
             title="Token rejected",
             severity="error",
             timeout=30,
