@@ -67,7 +67,11 @@ async def test_snapshot_the_highlighted_server_and_watch_it_finish(sim):
             await tick(pilot, sim, 10)
         job = app.jobs.jobs()[0]
         assert job.state == JobState.SUCCEEDED
-        assert not app.screen.query_one(JobsPanel).has_class("-active")
+        # it stays in the panel a minute, dimmed, with its outcome …
+        panel = app.screen.query_one(JobsPanel)
+        assert panel.has_class("-active")
+        assert "succeeded" in panel_text(app) and f"image {job.image_id}" in panel_text(app)
+        assert panel.border_title == "Snapshot jobs · 0 active · 1 ended"
         # "last snapshot" is the new image at once, before the slow lane reads it
         image = app.fleet.snapshots_of(web)[0]
         assert image.id == job.image_id and image.status == "available"
@@ -75,6 +79,10 @@ async def test_snapshot_the_highlighted_server_and_watch_it_finish(sim):
         assert row_of(app, web)["last_snapshot"] == ago(image.created, sim.clock.now())
         assert any("done" in n.message for n in app._notifications)
         assert len(posts(sim)) == 1
+        # … then leaves the panel
+        sim.advance(61)
+        panel.show_jobs(app.jobs.jobs(), sim.clock.now())
+        assert not panel.has_class("-active")
 
 
 async def test_bad_labels_and_template_are_refused_inline(sim):

@@ -493,6 +493,10 @@ class HsnapApp(App):
             answered,
         )
 
+    def monotonic(self) -> float:
+        """The session clock (monotonic; the simulator's in tests)."""
+        return self._clock()
+
     def on_key(self, event: events.Key) -> None:
         """A greyed-out key says why, in one line (Textual would ignore it silently)."""
         active = self.screen.active_bindings.get(event.key)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
 from hsnap_tui.core.jobs import Job, JobState
+from hsnap_tui.core.units import size_gb
 from hsnap_tui.ui.format import duration
 
 STATE_STYLES = {
@@ -48,8 +51,30 @@ def job_line_parts(job: Job, now: float) -> tuple[Text, object, Text]:
     return state, detail, times
 
 
+LINGER = 60.0  # seconds an ended job stays in the panel
+
+
+def ended_line_parts(job: Job, now: float) -> tuple[Text, Text, Text]:
+    """(outcome, what came of it, how long) for a job that ended: dimmed."""
+    state = Text(job.state.value, style=f"dim {STATE_STYLES[job.state]}")
+    if job.state == JobState.SUCCEEDED:
+        detail = f"image {job.image_id}"
+        if job.image_size_gb:
+            detail += f" · {size_gb(job.image_size_gb)}"
+    elif job.state == JobState.FAILED:
+        detail = f"{job.error_code}: {job.error_message}"
+    elif job.state == JobState.SKIPPED:
+        detail = f"skipped: {job.blocking or 'locked'}"
+    else:
+        detail = job.note or ""
+    if job.power_error:
+        detail += f" — STILL OFF: {job.power_error}"
+    times = Text(duration(job.elapsed(now)) if job.started_at else "", style="dim")
+    return state, Text(detail, style="dim"), times
+
+
 class JobsPanel(Static):
-    """Hidden while no job is active."""
+    """Hidden while no job is active or just ended."""
 
     DEFAULT_CSS = """
     JobsPanel {
@@ -64,8 +89,12 @@ class JobsPanel(Static):
     }
     """
 
-    _jobs: list[Job] = []
-    _clock = None
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._jobs: list[Job] = []
+        self._clock = None
+        self._seen_active: set[int] = set()  # jobs this panel showed running
+        self._ended_at: dict[int, float] = {}  # when it saw each of them end
 
     def on_mount(self) -> None:
         # elapsed and "left" move every second between polls, not only when one lands
@@ -76,21 +105,43 @@ class JobsPanel(Static):
             self.show_jobs(self._jobs, self.app.now())
 
     def show_jobs(self, jobs: list[Job], now: float) -> None:
-        active = [j for j in jobs if j.active]
-        self._jobs = active
+        """The active jobs, then those that ended less than LINGER seconds ago (dimmed,
+        with their outcome): a finished job is seen, not gone before a glance."""
+        seen, ended_at = self._seen_active, self._ended_at
+        # a minute of the operator's time (the demo's `now` may run faster)
+        clock = getattr(self.app, "monotonic", time.monotonic)()
+        shown: list[Job] = []
+        for job in jobs:
+            if job.active:
+                seen.add(job.id)
+                shown.append(job)
+            elif job.id in seen:
+                ended = ended_at.setdefault(job.id, clock)
+                if clock - ended < LINGER:
+                    shown.append(job)
+        self._jobs = jobs if shown else []
+        active = sum(1 for j in shown if j.active)
         if self._clock is not None:
-            (self._clock.resume if active else self._clock.pause)()
-        self.set_class(bool(active), "-active")
-        if not active:
+            (self._clock.resume if shown else self._clock.pause)()
+        self.set_class(bool(shown), "-active")
+        if not shown:
             self.update("")
             return
-        self.border_title = f"Snapshot jobs · {len(active)} active"
+        ended = len(shown) - active
+        title = f"Snapshot jobs · {active} active"
+        if ended:
+            title += f" · {ended} ended"
+        self.border_title = title
         table = Table.grid(padding=(0, 2), expand=True)
         table.add_column("server", no_wrap=True, ratio=2)
         table.add_column("state", no_wrap=True, width=13)  # "shutting down"
         table.add_column("detail", ratio=3, no_wrap=True)
         table.add_column("times", no_wrap=True, ratio=2)
-        for job in active:
-            state, detail, times = job_line_parts(job, now)
-            table.add_row(Text(job.server_name, style="bold"), state, detail, times)
+        for job in sorted(shown, key=lambda j: not j.active):  # active ones first
+            if job.active:
+                state, detail, times = job_line_parts(job, now)
+                table.add_row(Text(job.server_name, style="bold"), state, detail, times)
+            else:
+                state, detail, times = ended_line_parts(job, now)
+                table.add_row(Text(job.server_name, style="dim"), state, detail, times)
         self.update(table)
