@@ -33,3 +33,17 @@ async def test_a_remapped_key_works_and_the_old_one_does_not(sim, tmp_path):
         assert not isinstance(app.screen, SnapshotDialog)
         await pilot.press("S")
         assert isinstance(app.screen, SnapshotDialog)
+
+
+async def test_an_unknown_binding_id_in_the_keymap_is_said(sim):
+    from tests.conftest import make_app, poll
+
+    app = make_app(sim, keymap={"servers.snapshto": "S", "servers.snapshot": "S"})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await poll(pilot)
+        said = [n.message for n in app._notifications]
+    assert any(
+        "no binding has the ID 'servers.snapshto' (did you mean 'servers.snapshot'?)" in m
+        for m in said
+    ), said
+    assert not any("'servers.snapshot'; it is ignored" in m for m in said)

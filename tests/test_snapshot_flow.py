@@ -285,3 +285,22 @@ async def test_quitting_with_a_server_off_names_it_after_the_console(sim):
         await pilot.pause()
     assert said and said[0], "a message for the terminal after the console"
     assert "STILL OFF" in said[0] and "hcloud server poweron web-prod-01" in said[0]
+
+
+async def test_an_invalid_template_drops_the_old_preview_and_labels_say_how(sim):
+    app = make_app(sim)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await poll(pilot)
+        await pilot.press("s")
+        dialog = app.screen
+        assert plain(dialog.query_one("#snapshot-preview").content).startswith("→ ")
+        dialog.query_one("#snapshot-template", Input).value = "{servr}"
+        await pilot.pause()
+        preview = plain(dialog.query_one("#snapshot-preview").content).strip()
+        assert preview == "→ (no preview while the template is not valid)"
+        assert dialog.query_one("#snapshot-confirm", Button).disabled
+        dialog.query_one("#snapshot-template", Input).value = "{server}"
+        dialog.query_one("#snapshot-labels", Input).value = "bad key=x"
+        await pilot.pause()
+        error = plain(dialog.query_one("#snapshot-error").content)
+        assert "'bad' is not key=value: labels are key=value, separated by commas" in error

@@ -79,7 +79,10 @@ def parse_labels(text: str) -> dict[str, str]:
             continue
         key, eq, value = item.partition("=")
         if not eq:
-            raise LabelError(f"{item!r} is not key=value")
+            raise LabelError(
+                f"{item!r} is not key=value: labels are key=value, separated by commas "
+                "(a key has no spaces)"
+            )
         if key in labels:
             raise LabelError(f"label {key!r} is given twice")
         labels[key] = value

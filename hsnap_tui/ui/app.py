@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
+import importlib
 import itertools
 import logging
+import pkgutil
 import time
 from collections.abc import Callable
 
@@ -11,6 +14,7 @@ from rich.text import Text
 from textual import events, work
 from textual.app import App
 from textual.binding import Binding
+from textual.dom import DOMNode
 from textual.notifications import SeverityLevel
 from textual.worker import Worker, WorkerState
 
@@ -34,6 +38,24 @@ from hsnap_tui.ui.screens.snapshot_dialog import SnapshotRequest
 from hsnap_tui.ui.screens.snapshots import DeletionProgress, SnapshotsScreen
 
 log = logging.getLogger(__name__)
+
+
+def known_binding_ids() -> set[str]:
+    """Every binding ID of the app's screens and widgets (keymap.toml names these)."""
+    for package in ("hsnap_tui.ui.screens", "hsnap_tui.ui.widgets"):
+        module = importlib.import_module(package)
+        for info in pkgutil.iter_modules(module.__path__):
+            importlib.import_module(f"{package}.{info.name}")  # screens opened lazily too
+    ids: set[str] = set()
+    classes: list[type] = [DOMNode]
+    while classes:
+        cls = classes.pop()
+        classes.extend(cls.__subclasses__())
+        if cls.__module__.startswith("hsnap_tui."):
+            for binding in cls.__dict__.get("BINDINGS", []):
+                if isinstance(binding, Binding) and binding.id:
+                    ids.add(binding.id)
+    return ids
 
 
 class HsnapApp(App):
@@ -207,6 +229,14 @@ class HsnapApp(App):
     def on_mount(self) -> None:
         if self.user_keymap:
             self.set_keymap(self.user_keymap)
+            known = known_binding_ids()
+            for binding_id in sorted(set(self.user_keymap) - known):
+                close = difflib.get_close_matches(binding_id, sorted(known), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                self.startup_warnings.append(
+                    f"keymap.toml: no binding has the ID {binding_id!r}{hint}; it is "
+                    "ignored (? lists the IDs)"
+                )
         for warning in self.startup_warnings:
             self.notify(warning, title="Warning", severity="warning", timeout=15)
         if self.read_only:

@@ -119,12 +119,15 @@ class SnapshotDialog(ModalScreen[SnapshotRequest | None]):
         preview = self.query_one("#snapshot-preview", Static)
         try:
             example = render_description(template, self.servers[0], self.app.now())
-            preview.update(Text(f"→ {example}", style="dim"))
+        except TemplateError as exc:
+            # no preview of the last valid template under an invalid one
+            preview.update(Text("→ (no preview while the template is not valid)", style="dim"))
+            return self._refuse(str(exc))
+        preview.update(Text(f"→ {example}", style="dim"))
+        try:
             labels = check_labels(labels_text)
         except TemplateError as exc:
-            error.update(Text(str(exc), style="bold red"))
-            self.query_one("#snapshot-confirm", Button).disabled = True
-            return None
+            return self._refuse(str(exc))
         error.update("")
         self.query_one("#snapshot-confirm", Button).disabled = False
         skip = self.query_one("#policy-skip", RadioButton).value
@@ -144,6 +147,10 @@ class SnapshotDialog(ModalScreen[SnapshotRequest | None]):
         else:
             note.update(Text("→ snapshot of the running server", style="dim"))
         return SnapshotRequest(list(self.servers), template, labels, policy, shutdown)
+
+    def _refuse(self, problem: str) -> None:
+        self.query_one("#snapshot-error", Static).update(Text(problem, style="bold red"))
+        self.query_one("#snapshot-confirm", Button).disabled = True
 
     @on(Input.Changed)
     @on(RadioSet.Changed)
