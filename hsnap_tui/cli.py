@@ -7,6 +7,7 @@ import logging
 import os
 import secrets
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import platformdirs
@@ -35,14 +36,24 @@ def _fraction(text: str) -> float:
     return value
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 1 <= value <= 3600:
-        raise argparse.ArgumentTypeError("give between 1 and 3600 seconds")
-    return value
+def _seconds_in(low: float, high: float, advice: str) -> Callable[[str], float]:
+    """An argparse type: a number of seconds from `low` to `high`."""
+
+    def seconds(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(advice)
+        return value
+
+    return seconds
+
+
+_seconds = _seconds_in(1, 3600, "give between 1 and 3600 seconds")
+_lock_timeout = _seconds_in(0, 7 * 86400, "give 0 (no limit) to 604800 seconds (a week)")
+_shutdown_timeout = _seconds_in(10, 3600, "give 10 to 3600 seconds")
 
 
 def _connection_options(parser: argparse.ArgumentParser, *, sub: bool) -> None:
@@ -98,26 +109,6 @@ def _connection_options(parser: argparse.ArgumentParser, *, sub: bool) -> None:
         default=default(False),
         help="log every request (method, path, status, request ID) too",
     )
-
-
-def _lock_timeout(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 <= value <= 7 * 86400:
-        raise argparse.ArgumentTypeError("give 0 (no limit) to 604800 seconds (a week)")
-    return value
-
-
-def _shutdown_timeout(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 10 <= value <= 3600:
-        raise argparse.ArgumentTypeError("give 10 to 3600 seconds")
-    return value
 
 
 def _keep(text: str) -> int:

@@ -207,12 +207,17 @@ class Job:
     power_acked: bool = False  # the API accepted the current power request
     # the last shutdown/poweroff whose answer was lost: it may still land after poweron
     power_unknown_at: float | None = None
-    on_again: bool = False  # `starting`: its poweron succeeded (it may still be watching)
     queued_clock: float | None = None  # when it was queued, on the engine's clock
 
     @property
     def active(self) -> bool:
         return self.state.active
+
+    @property
+    def on_again(self) -> bool:
+        """Starting, and its poweron succeeded (it may still watch for a late shutdown):
+        the API took the poweron and its action is no longer followed."""
+        return self.state == JobState.STARTING and self.power_acked and self.power_action_id is None
 
     @property
     def step_text(self) -> str:
@@ -1186,12 +1191,12 @@ class JobEngine:
             http = self.api.last_status() or "?"
             status = f"{code}" if isinstance(code, int) else f"{http} {code}"
             if code in FINAL_CODES:
-                self._audit_power(job, command, f"refused: {status}", request_id)
+                self._audit(job, f"refused: {status}", request_id, command)
                 summary = explain_error(exc).summary
                 self._power_refused(job, command, str(code), summary, request_id, fleet, result)
                 return
             if code in WAIT_CODES or code in LATER_CODES:
-                self._audit_power(job, command, f"refused: {status}", request_id)
+                self._audit(job, f"refused: {status}", request_id, command)
                 first = job.power_sends == 1 and not job.forced
                 if code in WAIT_CODES and job.state == JobState.SHUTTING_DOWN and first:
                     # refused before anything happened: the server is as it was
@@ -1208,17 +1213,16 @@ class JobEngine:
                     return
                 self._update(job, note=f"{command}: {code}; asking again in {POWER_RETRY:.0f}s")
                 return
-            self._audit_power(job, command, f"unknown: {status}", request_id)
+            self._audit(job, f"unknown: {status}", request_id, command)
             self._power_unknown(job, command, exc)
             return
         except Exception as exc:  # no answer, or one we cannot read: ask again later
-            self._audit_power(
-                job, command, f"unknown: {explain_error(exc).summary}", self.api.last_request_id()
-            )
+            summary = explain_error(exc).summary
+            self._audit(job, f"unknown: {summary}", self.api.last_request_id(), command)
             self._power_unknown(job, command, exc)
             return
         request_id = self.api.last_request_id()
-        self._audit_power(job, command, f"201 action {action.id}", request_id)
+        self._audit(job, f"201 action {action.id}", request_id, command)
         accepted: dict = {"power_action_id": action.id, "power_acked": True}
         if command == "poweroff":
             accepted["power_since"] = self.clock()  # its time to take effect starts now
@@ -1445,7 +1449,6 @@ class JobEngine:
             job,
             power_action_id=None,
             power_acked=True,
-            on_again=True,
             power_since=self.clock(),
             failing_since=None,
         )
@@ -1465,7 +1468,6 @@ class JobEngine:
         if fresh and status in DOWN:
             self._update(
                 job,
-                on_again=False,
                 went_down=True,
                 power_acked=False,
                 power_sent_at=None,
@@ -1532,16 +1534,6 @@ class JobEngine:
             note=f"{job.outcome_note or outcome.value}; {words}",
         )
 
-    def _audit_power(self, job: Job, command: str, outcome: str, request_id: str | None) -> None:
-        if self.audit is not None:
-            self.audit.record(
-                "POST",
-                f"/servers/{job.server_id}/actions/{command}",
-                server=job.server_name,
-                outcome=outcome,
-                request_id=request_id,
-            )
-
     def expire(self, *, unreachable: bool = False) -> list[JobEvent]:
         """On a tick that could not step the jobs: `unreachable` when the API did not
         answer (that counts toward giving up), else the session chose not to ask (its
@@ -1605,11 +1597,14 @@ class JobEngine:
                 )
             self._end(job, JobState.FAILED, result, error_code="unknown", error_message=message)
 
-    def _audit(self, job: Job, outcome: str, request_id: str | None) -> None:
+    def _audit(
+        self, job: Job, outcome: str, request_id: str | None, command: str = "create_image"
+    ) -> None:
+        """A mutating request of the job in the audit log (create_image, or a power one)."""
         if self.audit is not None:
             self.audit.record(
                 "POST",
-                f"/servers/{job.server_id}/actions/create_image",
+                f"/servers/{job.server_id}/actions/{command}",
                 server=job.server_name,
                 outcome=outcome,
                 request_id=request_id,
@@ -1631,7 +1626,7 @@ def _needs_power_view(job: Job) -> bool:
     if job.state == JobState.SHUTTING_DOWN:
         return job.power_acked or job.power_action_id is None
     if job.state == JobState.STARTING:
-        return job.power_action_id is not None or (job.power_acked and job.on_again)
+        return job.power_action_id is not None or job.on_again
     return job.state in CANCELLABLE and job.shutdown and not (job.turned_off or job.stayed_off)
 
 

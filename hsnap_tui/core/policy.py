@@ -29,7 +29,14 @@ import tomllib
 from .jobs import SHUTDOWN_TIMEOUT, LockPolicy
 from .keep import RULES, KeepRuleError, KeepRules
 from .labels import LabelError, label_key_problem, label_value_problem, parse_selector
-from .naming import DEFAULT_TEMPLATE, JOB_LABEL, TemplateError, check_template
+from .naming import (
+    DEFAULT_LABELS,
+    DEFAULT_TEMPLATE,
+    JOB_LABEL,
+    TemplateError,
+    check_labels,
+    check_template,
+)
 
 DEFAULT_LOCK_TIMEOUT = 3600.0
 POLICY_KEYS = (
@@ -233,7 +240,7 @@ def _labels(table, name: str, fail) -> dict[str, str]:
     """Its labels, always with managed-by=hsnap (what every snapshot hsnap-tui makes
     carries, so that the console's plan and `prune` see them)."""
     if "labels" not in table:
-        return {"managed-by": "hsnap", "policy": slug(name)}
+        return {**check_labels(DEFAULT_LABELS), "policy": slug(name)}
     labels = table["labels"]
     if not isinstance(labels, dict) or not labels:
         raise fail("labels", 'labels is a table of key = "value", e.g. { policy = "nightly" }')
@@ -245,7 +252,7 @@ def _labels(table, name: str, fail) -> dict[str, str]:
         problem = label_key_problem(key) or label_value_problem(key, value)
         if problem:
             raise fail("labels", f"label {key}={value}: {problem}")
-    return {"managed-by": "hsnap", **labels}
+    return {**check_labels(DEFAULT_LABELS), **labels}
 
 
 def _keep(value: Any, fail) -> KeepRules:
