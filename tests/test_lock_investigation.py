@@ -188,8 +188,8 @@ async def test_screens_dismissed_before_they_mount_do_not_crash(sim):
     """Keys typed ahead can open and close a dialog within one frame."""
     from hsnap_tui.ui.screens.confirm import ConfirmScreen
     from hsnap_tui.ui.screens.details import ServerDetailsScreen
+    from hsnap_tui.ui.screens.retention import RetentionScreen
     from hsnap_tui.ui.screens.snapshot_dialog import SnapshotDialog
-    from hsnap_tui.ui.screens.snapshots import RetentionScreen
 
     app = make_app(sim)
     async with app.run_test(size=(120, 40)) as pilot:

@@ -10,7 +10,8 @@ from textual.widgets import Button, DataTable, Input
 from hsnap_tui.core.audit import AuditLog
 from hsnap_tui.core.retention import plan_retention
 from hsnap_tui.ui.screens.confirm import ConfirmScreen
-from hsnap_tui.ui.screens.snapshots import RetentionScreen, SnapshotsScreen
+from hsnap_tui.ui.screens.retention import RetentionScreen
+from hsnap_tui.ui.screens.snapshots import SnapshotsScreen
 from tests.conftest import make_app, poll, settle
 from tests.test_servers_view import plain
 

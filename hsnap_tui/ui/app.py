@@ -29,13 +29,13 @@ from hsnap_tui.core.policy import Policy
 from hsnap_tui.core.refresh import Refresher
 from hsnap_tui.core.session import Session, TickResult, Workspace
 from hsnap_tui.ui.commands import KeyCommandsProvider, disabled_reason
-from hsnap_tui.ui.messages import SessionsTicked
+from hsnap_tui.ui.messages import DeletionProgress, SessionsTicked
 from hsnap_tui.ui.screens.activity import ActivityScreen
 from hsnap_tui.ui.screens.confirm import ConfirmScreen
 from hsnap_tui.ui.screens.help import HelpScreen
 from hsnap_tui.ui.screens.servers import ServersScreen
 from hsnap_tui.ui.screens.snapshot_dialog import SnapshotRequest
-from hsnap_tui.ui.screens.snapshots import DeletionProgress, SnapshotsScreen
+from hsnap_tui.ui.screens.snapshots import SnapshotsScreen
 
 log = logging.getLogger(__name__)
 

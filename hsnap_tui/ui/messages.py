@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.message import Message
 
 from hsnap_tui.core.models import Action
+from hsnap_tui.core.session import DeletionProgress as DeletionReport
 from hsnap_tui.core.session import TickResult
 
 
@@ -25,3 +26,15 @@ class ServerActionsLoaded(Message):
         self.server_id = server_id
         self.actions = actions
         self.error = error
+
+
+class DeletionProgress(Message):
+    """One more snapshot deleted (or not) by a worker; `finished` after the last."""
+
+    def __init__(self, report: DeletionReport) -> None:
+        super().__init__()
+        self.done = report.done
+        self.total = report.total
+        self.deleted = list(report.deleted)
+        self.failures = list(report.failures)
+        self.finished = report.finished

@@ -9,6 +9,7 @@ from rich.cells import cell_len
 from textual.widgets import DataTable
 
 from hsnap_tui.ui.format import literal
+from hsnap_tui.ui.widgets.nav_table import NavTable
 
 
 def fill_table(
@@ -20,8 +21,10 @@ def fill_table(
 ) -> None:
     """Replace columns and rows. `columns`: (key, label); `rows`: (row key, cells)."""
     table.clear(columns=True)
+    sorts = table.sorts if isinstance(table, NavTable) else {}
     for index, (key, label) in enumerate(columns):
-        width = max([cell_len(label)] + [cell_len(str(cells[index])) for _, cells in rows])
+        header = cell_len(label) + (key in sorts)  # room for the sort arrow
+        width = max([header] + [cell_len(str(cells[index])) for _, cells in rows])
         table.add_column(label, key=key, width=min(width, max_width))
     for key, cells in rows:
         table.add_row(*(literal(cell) for cell in cells), key=key)
