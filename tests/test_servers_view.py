@@ -54,7 +54,7 @@ async def test_first_refresh_fills_the_table(make_sim):
         assert table(app).row_count == 24
         assert names_on_screen(app) == sorted(s["name"] for s in sim.world.servers.values())
         line = status_line(app)
-        assert "DEMO" in line and "updated 0s ago" in line
+        assert "DEMO" in line and "locks 0s ago · servers 0s ago" in line
         assert f"API {3600 - len(sim.requests())}/3600" in line
         locked = [row_of(app, int(row.key.value))["lock"] for row in table(app).ordered_rows]
         assert sorted(x for x in locked if x) == ["🔒 create_image 25%", "🔒 rebuild 6%"]
@@ -209,7 +209,7 @@ async def test_stale_marker_under_503s_and_recovery(sim):
         sim.advance(4)
         await poll(pilot)
         line = status_line(app)
-        assert "STALE" not in line and "updated 0s ago" in line
+        assert "STALE" not in line and "locks 0s ago · servers" in line
 
 
 async def test_details_show_everything_and_fetch_last_actions_once(sim):

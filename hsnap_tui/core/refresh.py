@@ -19,6 +19,7 @@ time: a slow-lane list fetched before such a change cannot undo it.
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import threading
 import time
@@ -33,6 +34,8 @@ from .budget import RequestBudget
 from .errors import Explanation, explain, explain_error
 from .fleet import FleetState
 from .models import Action, Snapshot
+
+log = logging.getLogger(__name__)
 
 FAST_SHARE = 0.85  # of the budget, for the lock lane …
 MIN_FAST_SHARE = 0.5  # … less on big fleets, so that …
@@ -53,6 +56,25 @@ class PollResult:
     throttled: bool  # slowing down for the rate limit
     error_code: str | int | None = None
     slow_error: str | None = None  # the full list failed; locks and jobs went on
+
+
+OVERDUE = 3.0  # a lane not read for this many of its intervals is flagged
+
+
+@dataclass(frozen=True)
+class LaneAge:
+    """How old one lane's data is: `locks` (the running actions, every fast tick) or
+    `fleet` (the server and snapshot lists, the slow lane)."""
+
+    lane: str
+    age: float | None  # seconds since it was last read; None: never read
+    interval: float  # how often it is meant to be read now
+    failing: str | None = None  # why its last read failed, while it keeps failing
+
+    @property
+    def overdue(self) -> bool:
+        """Older than OVERDUE intervals: the budget, a backoff or a failure held it."""
+        return self.age is not None and self.age > OVERDUE * self.interval
 
 
 _FINALITY = {"creating": 1, "available": 2}  # a snapshot's status only moves forward
@@ -137,6 +159,7 @@ class Refresher:
         # moment a list was asked for, whatever the clocks say
         self._changes: dict[int, tuple[int, Snapshot | None]] = {}
         self._sequence = itertools.count(1)
+        self._failing_code: str | int | None = None
 
     # ---- pacing ---------------------------------------------------------------------
 
@@ -310,6 +333,8 @@ class Refresher:
                 # off on its own.
                 slow_error = explain(exc)
                 self.last_explanation = explain_error(exc)
+                if not self.slow_failures:
+                    log.warning("the server or snapshot list could not be read: %s", slow_error)
                 self.slow_failures += 1
                 self.slow_retry_at = now + min(MAX_BACKOFF * 5, 10.0 * 2**self.slow_failures)
 
@@ -323,6 +348,8 @@ class Refresher:
             fleet = self.fleet
         self._wants.served(served)
         self._loaded = True
+        if self.failures:
+            log.info("the API answers again (after %d failed polls)", self.failures)
         self.failures = 0
         self.last_error_code = None
         self.retry_at = None
@@ -333,6 +360,8 @@ class Refresher:
         fast, slow = self.intervals()
         self._next_fast = now + fast
         if "slow" in lanes:
+            if self.slow_failures:
+                log.info("the server and snapshot lists are read again")
             self._settled = False
             self.last_slow = now
             self._next_slow = now + slow
@@ -408,6 +437,17 @@ class Refresher:
             self.throttled = self.budget.throttled = True
         self.retry_at = now + delay
         self.last_explanation = explain_error(exc)
+        if self.failures == 1 or code != self._failing_code:
+            # once per outage (and when its cause changes), not on every retry
+            level = logging.ERROR if code == "unauthorized" else logging.WARNING
+            log.log(
+                level,
+                "poll failed (%s): %s; retrying in %.0fs",
+                code or "no answer",
+                explain(exc),
+                delay,
+            )
+        self._failing_code = code
         return PollResult(None, (), explain(exc), delay, self.throttled, code)
 
     def pending(self) -> bool:
@@ -436,3 +476,22 @@ class Refresher:
         if self.last_success is None:
             return None
         return self.clock() - self.last_success
+
+    def lane_ages(self) -> dict[str, LaneAge]:
+        """The age of each lane's data, for a header that speaks for all of it."""
+        now = self.clock()
+        fast, slow = self.intervals()
+        failing = str(self.last_explanation or "no answer") if self.failures else None
+        locks = LaneAge(
+            "locks",
+            now - self.last_success if self.last_success is not None else None,
+            fast,
+            failing,
+        )
+        fleet = LaneAge(
+            "fleet",
+            now - self.last_slow if self.last_slow is not None else None,
+            slow,
+            failing or self.slow_error,
+        )
+        return {"locks": locks, "fleet": fleet}

@@ -58,6 +58,15 @@ def known_binding_ids() -> set[str]:
     return ids
 
 
+def short_age(seconds: float) -> str:
+    """`8s`, `12m`, `3h`: an age that fits the header."""
+    if seconds < 100:
+        return f"{seconds:.0f}s"
+    if seconds < 100 * 60:
+        return f"{seconds // 60:.0f}m"
+    return f"{seconds // 3600:.0f}h"
+
+
 class HsnapApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "hsnap-tui"
@@ -563,15 +572,50 @@ class HsnapApp(App):
             text.append(f"  +{count} job{'s' if count != 1 else ''} in other contexts", style="dim")
         if self.api.endpoint != DEFAULT_ENDPOINT and not self.demo:
             text.append(f"  {self.api.endpoint}", style="dim")
-        refresher = self.refresher
         text.append("  ")
-        stale = refresher.stale_for()
-        if stale is not None:
+        text.append_text(self._freshness())
+        rate = self.api.monitor.rate_limit
+        if rate is not None:
+            style = "bold red" if rate.fraction_left < 0.10 else ""
+            text.append(f"  API {rate.remaining}/{rate.limit}", style=style)
+        if self.refresher.throttled or self.refresher.waiting_for_budget:
+            text.append("  throttling", style="bold yellow")
+        if text.cell_len + 8 <= self.size.width - 2:  # the footer has ? too
+            text.append("  ? keys", style="dim")
+        return text
+
+    def _lanes_on_screen(self) -> tuple[tuple[str, str], ...]:
+        """(what it is called here, lane) for the data the current view shows."""
+        from hsnap_tui.ui.screens.details import ServerDetailsScreen
+        from hsnap_tui.ui.screens.inspector import ActionInspectorScreen
+
+        for screen in reversed(self.screen_stack):  # a dialog speaks for what is under it
+            if isinstance(screen, ActionInspectorScreen):
+                return (("action", "locks"),)
+            if isinstance(screen, ActivityScreen):
+                return (("jobs", "locks"),)
+            if isinstance(screen, SnapshotsScreen):
+                return (("snapshots", "fleet"),)
+            if isinstance(screen, (ServersScreen, ServerDetailsScreen)):
+                break
+        return (("locks", "locks"), ("servers", "fleet"))
+
+    def _freshness(self) -> Text:
+        """How old what is on screen is, per lane: `locks 3s ago · servers 40s ago`; a
+        lane late by three of its intervals is flagged, a failing one says STALE."""
+        refresher = self.refresher
+        text = Text()
+        if refresher.stale_for() is not None:  # nothing answers: all of it is old
+            ages = refresher.lane_ages()
+            oldest = max(
+                (ages[lane].age or 0.0 for _, lane in self._lanes_on_screen()), default=0.0
+            )
+            text.append(f"STALE {oldest:.0f}s", style="bold white on red")
             retry = refresher.retry_in()
-            text.append(f"STALE {stale:.0f}s", style="bold white on red")
             if retry is not None:
                 text.append(f" — retrying in {retry:.0f}s", style="red")
-        elif refresher.last_success is None:
+            return text
+        if refresher.last_success is None:
             if self.last_error:
                 retry = refresher.retry_in()
                 text.append("no data yet", style="bold red")
@@ -579,15 +623,20 @@ class HsnapApp(App):
                     text.append(f" — retrying in {retry:.0f}s", style="red")
             else:
                 text.append("loading…", style="italic")
-        else:
-            text.append(f"updated {refresher.updated_ago():.0f}s ago", style="green")
-        rate = self.api.monitor.rate_limit
-        if rate is not None:
-            style = "bold red" if rate.fraction_left < 0.10 else ""
-            text.append(f"  API {rate.remaining}/{rate.limit}", style=style)
-        if refresher.throttled or refresher.waiting_for_budget:
-            text.append("  throttling", style="bold yellow")
-        text.append("  ? keys", style="dim")
+            return text
+        ages = refresher.lane_ages()
+        for index, (name, lane) in enumerate(self._lanes_on_screen()):
+            age = ages[lane]
+            if index:
+                text.append(" · ", style="dim")
+            if age.age is None:
+                text.append(f"{name} loading…", style="italic")
+            elif age.failing:
+                text.append(f"{name} STALE {short_age(age.age)}", style="bold white on red")
+            elif age.overdue:
+                text.append(f"{name} {short_age(age.age)} ago (late)", style="bold yellow")
+            else:
+                text.append(f"{name} {short_age(age.age)} ago", style="green")
         return text
 
     # ---- contexts -------------------------------------------------------------------
