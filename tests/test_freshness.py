@@ -129,3 +129,36 @@ async def test_a_new_image_and_a_deleted_one_show_at_once_without_the_slow_lane(
         await pilot.press("1")
         assert row_of(app, web)["snapshots"] == str(before)
         assert row_of(app, web)["last_snapshot"] == last_before
+
+
+async def test_a_running_job_is_reread_every_fast_tick_and_its_time_moves_every_second(sim):
+    from hsnap_tui.ui.widgets.jobs_panel import JobsPanel
+    from tests.test_snapshot_flow import panel_text
+
+    app = make_app(sim)
+    web = server_named(sim, "web-prod-01")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await poll(pilot)
+        await highlight(pilot, web)
+        await pilot.press("s", "enter")
+        await poll(pilot)
+        [job] = app.jobs.jobs()
+        seen = []
+        for _ in range(3):
+            sim.clear_requests()
+            sim.advance(app.refresher.next_delay())  # the next fast tick, no sooner
+            await poll(pilot)
+            paths = [r["path"] for r in sim.requests()]
+            # the lock lane and the job's action, in one batched read, on every tick
+            assert paths[:2] == ["/v1/servers/actions", "/v1/actions"], paths
+            [job] = app.jobs.jobs()
+            seen.append(job.progress)
+            assert f"{job.progress}%" in panel_text(app)
+        assert seen == sorted(seen) and len(set(seen)) == 3, seen
+        # between ticks the elapsed time moves on the panel's one-second clock
+        panel = app.screen.query_one(JobsPanel)
+        before = panel_text(app)
+        sim.advance(1)
+        panel._tick()  # what its set_interval(1.0) runs
+        after = panel_text(app)
+        assert before != after and f"{job.progress}%" in after
