@@ -162,3 +162,32 @@ async def test_a_running_job_is_reread_every_fast_tick_and_its_time_moves_every_
         panel._tick()  # what its set_interval(1.0) runs
         after = panel_text(app)
         assert before != after and f"{job.progress}%" in after
+
+
+def test_the_log_records_a_rejected_token_and_an_outage_once_each(sim, caplog):
+    from hsnap_tui.core.api import HetznerApi
+    from hsnap_tui.core.refresh import Refresher
+
+    caplog.set_level(logging.INFO, logger="hsnap_tui")
+    wrong = "x" * 64
+    refresher = Refresher(HetznerApi(wrong, sim.url), clock=sim.clock.now)
+    for _ in range(3):
+        refresher.request_full()
+        refresher.poll()
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "poll failed (unauthorized)" in errors[0], errors
+    caplog.clear()
+    refresher = Refresher(HetznerApi(sim.token, sim.url), clock=sim.clock.now)
+    refresher.poll()
+    sim.add_fault("http_503", count=3)
+    for _ in range(3):
+        refresher.request_full()
+        refresher.poll()
+    refresher.request_full()
+    refresher.poll()
+    messages = [(r.levelno, r.getMessage()) for r in caplog.records]
+    assert [m for level, m in messages if level == logging.WARNING] == [
+        next(m for _, m in messages if m.startswith("poll failed (unavailable)"))
+    ]
+    assert any("answers again (after 3 failed polls)" in m for _, m in messages)
+    assert wrong not in caplog.text and sim.token not in caplog.text

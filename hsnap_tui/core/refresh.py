@@ -442,8 +442,8 @@ class Refresher:
             level = logging.ERROR if code == "unauthorized" else logging.WARNING
             log.log(
                 level,
-                "poll failed (%s): %s; retrying in %.0fs",
-                code or "no answer",
+                "poll failed%s: %s; retrying in %.0fs",
+                f" ({code})" if code is not None else "",
                 explain(exc),
                 delay,
             )
