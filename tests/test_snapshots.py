@@ -1,128 +1,51 @@
-"""SVG snapshots of each view, from the demo fleet on a stopped clock.
+"""SVG snapshots of every view and dialog at 80x24 (the design size) and 120x40, from the
+demo fleet on a stopped clock.
 
 Update after an intended change with `pytest tests/test_snapshots.py --snapshot-update`
 and look at the report."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
+import pytest
 from textual.widgets import Input
 
+from hsnap_tui.sim import Simulator
 from hsnap_tui.ui.widgets.server_table import ServerTable
 from tests.conftest import make_app, poll, settle
 
+SIZES = {"80x24": (80, 24), "120x40": (120, 40)}
 
-async def loaded(pilot) -> None:
-    await poll(pilot)
-
-
-def demo_app(make_sim):
-    return make_app(make_sim(scenario="demo"))
+Setup = Callable[..., Awaitable[None]]
 
 
-def test_servers_80x24(make_sim, snap_compare):
-    assert snap_compare(demo_app(make_sim), terminal_size=(80, 24), run_before=loaded)
+def server_id(sim: Simulator, name: str) -> int:
+    return next(s["id"] for s in sim.world.servers.values() if s["name"] == name)
 
 
-def test_servers_120x40(make_sim, snap_compare):
-    assert snap_compare(demo_app(make_sim), terminal_size=(120, 40), run_before=loaded)
-
-
-def test_servers_marked_and_sorted_by_lock(make_sim, snap_compare):
-    async def run_before(pilot) -> None:
-        await poll(pilot)
-        await pilot.press("space", "space", "o", "o")
-
-    assert snap_compare(demo_app(make_sim), terminal_size=(120, 30), run_before=run_before)
-
-
-def test_servers_filter_with_bad_selector(make_sim, snap_compare):
-    async def run_before(pilot) -> None:
-        await poll(pilot)
-        await pilot.press("slash")
-        field = pilot.app.screen.query_one("#filter-input", Input)
+def no_blink(pilot) -> None:
+    """A blinking cursor would make the picture depend on the moment it is taken."""
+    for field in pilot.app.screen.query(Input):
         field.cursor_blink = False
-        await pilot.press(*"role in (db")
-        await pilot.pause()
-
-    assert snap_compare(demo_app(make_sim), terminal_size=(100, 30), run_before=run_before)
 
 
-def test_servers_stale(make_sim, snap_compare):
-    sim = make_sim(scenario="demo")
-    app = make_app(sim)
-
-    async def run_before(pilot) -> None:
-        await poll(pilot)
-        sim.add_fault("http_503", count=1)
-        sim.advance(app.refresher.next_delay())
-        await poll(pilot)
-        app.clear_notifications()
-        sim.advance(1)
-        for status in app.screen.query("StatusBar"):
-            status.refresh_status()
-        await pilot.pause()
-
-    assert snap_compare(app, terminal_size=(100, 24), run_before=run_before)
+async def highlight(pilot, sim: Simulator, name: str) -> None:
+    table = pilot.app.screen.query_one(ServerTable)
+    table.move_cursor(row=table.get_row_index(str(server_id(sim, name))))
+    await pilot.pause()
 
 
-def test_server_details(make_sim, snap_compare):
-    sim = make_sim(scenario="demo")
-    app = make_app(sim)
-
-    async def run_before(pilot) -> None:
-        await poll(pilot)
-        table = app.screen.query_one(ServerTable)
-        db = next(s["id"] for s in sim.world.servers.values() if s["name"] == "db-prod-01")
-        table.move_cursor(row=table.get_row_index(str(db)))
-        await pilot.press("enter")
-        await settle(pilot)
-        # the details' own request answered and shown, then the header's request count
-        # as of it (the header otherwise repaints on its next tick)
-        for _ in range(200):
-            note = app.screen.query("#recent-note")
-            if note and "loading" not in str(note.first().content):
-                break
-            await pilot.pause(0.01)
-        app._refresh_status()
-        await pilot.pause()
-
-    assert snap_compare(app, terminal_size=(120, 50), run_before=run_before)
+async def header_now(pilot) -> None:
+    """Repaint the header as of now (it otherwise repaints on its own one-second timer)."""
+    pilot.app._refresh_status()
+    await pilot.pause()
 
 
-def test_help(make_sim, snap_compare):
-    async def run_before(pilot) -> None:
-        await poll(pilot)
-        await pilot.press("question_mark")
-        await pilot.pause()
-
-    assert snap_compare(demo_app(make_sim), terminal_size=(110, 30), run_before=run_before)
-
-
-def test_snapshot_dialog(make_sim, snap_compare):
-    sim = make_sim(scenario="demo")
-    app = make_app(sim)
-
-    async def run_before(pilot) -> None:
-        await poll(pilot)
-        table = app.screen.query_one(ServerTable)
-        for name in ("db-prod-01", "worker-prod-01"):
-            server_id = next(s["id"] for s in sim.world.servers.values() if s["name"] == name)
-            table.move_cursor(row=table.get_row_index(str(server_id)))
-            await pilot.press("space")
-        await pilot.press("s")
-        for field in app.screen.query(Input):
-            field.cursor_blink = False
-        await pilot.pause()
-
-    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
-
-
-async def _jobs_running(pilot, sim, app) -> None:
-    await poll(pilot)
-    table = app.screen.query_one(ServerTable)
+async def jobs_running(pilot, sim: Simulator) -> None:
+    app = pilot.app
     for name in ("web-prod-01", "worker-prod-01", "api-prod-01"):
-        server_id = next(s["id"] for s in sim.world.servers.values() if s["name"] == name)
-        table.move_cursor(row=table.get_row_index(str(server_id)))
+        await highlight(pilot, sim, name)
         await pilot.press("space")
     await pilot.press("s", "enter")
     await poll(pilot)
@@ -134,113 +57,205 @@ async def _jobs_running(pilot, sim, app) -> None:
     await pilot.pause()
 
 
-def test_jobs_panel_progress(make_sim, snap_compare):
-    sim = make_sim(scenario="demo")
-    app = make_app(sim)
-
-    async def run_before(pilot) -> None:
-        await _jobs_running(pilot, sim, app)
-
-    assert snap_compare(app, terminal_size=(100, 32), run_before=run_before)
+# ---- one setup per view or dialog ------------------------------------------------------
 
 
-def test_activity_view(make_sim, snap_compare):
-    sim = make_sim(scenario="demo")
-    app = make_app(sim)
-
-    async def run_before(pilot) -> None:
-        await _jobs_running(pilot, sim, app)
-        await pilot.press("3")
-        await pilot.pause()
-
-    assert snap_compare(app, terminal_size=(140, 30), run_before=run_before)
+async def servers(pilot, sim) -> None:
+    pass
 
 
-def test_action_inspector(make_sim, snap_compare):
-    sim = make_sim(scenario="demo")
-    app = make_app(sim)
-
-    async def run_before(pilot) -> None:
-        await poll(pilot)
-        table = app.screen.query_one(ServerTable)
-        web = next(s["id"] for s in sim.world.servers.values() if s["name"] == "web-prod-01")
-        table.move_cursor(row=table.get_row_index(str(web)))
-        await pilot.press("i")
-        sim.advance(20)
-        app.refresher.request_fast()
-        await poll(pilot)
-
-    assert snap_compare(app, terminal_size=(100, 24), run_before=run_before)
+async def servers_marked_sorted(pilot, sim) -> None:
+    await pilot.press("space", "space", "o", "o")  # two marked, sorted by lock
 
 
-def test_action_id_dialog_explains_a_correlation_id(make_sim, snap_compare):
-    async def run_before(pilot) -> None:
-        await poll(pilot)
-        await pilot.press("a")
-        field = pilot.app.screen.query_one(Input)
-        field.cursor_blink = False
-        field.value = "f21b9dc9d1535310"
-        await pilot.press("enter")
-        await pilot.pause()
-
-    assert snap_compare(demo_app(make_sim), terminal_size=(100, 24), run_before=run_before)
+async def servers_filter_bad_selector(pilot, sim) -> None:
+    await pilot.press("slash")
+    no_blink(pilot)
+    await pilot.press(*"role in (db")
 
 
-def test_lock_explanation(make_sim, snap_compare):
-    sim = make_sim(scenario="demo")
-    app = make_app(sim)
-
-    async def run_before(pilot) -> None:
-        api = next(s["id"] for s in sim.world.servers.values() if s["name"] == "api-prod-01")
-        sim.start_action(api, "migrate_server", 600, visible=False)
-        await poll(pilot)
-        await pilot.press("i")
-        await pilot.pause()
-
-    assert snap_compare(app, terminal_size=(100, 24), run_before=run_before)
+async def servers_stale(pilot, sim) -> None:
+    app = pilot.app
+    sim.add_fault("http_503", count=1)
+    sim.advance(app.refresher.next_delay())
+    await poll(pilot)
+    app.clear_notifications()
+    sim.advance(1)
 
 
-def test_snapshots_view(make_sim, snap_compare):
-    async def run_before(pilot) -> None:
-        await poll(pilot)
-        await pilot.press("2")
-        await pilot.pause()
-
-    assert snap_compare(demo_app(make_sim), terminal_size=(140, 30), run_before=run_before)
+async def jobs_panel(pilot, sim) -> None:
+    await jobs_running(pilot, sim)
 
 
-def test_retention_preview(make_sim, snap_compare):
-    async def run_before(pilot) -> None:
-        await poll(pilot)
-        await pilot.press("2", "p")
-        field = pilot.app.screen.query_one("#retention-keep", Input)
-        field.cursor_blink = False
-        field.value = "2"
-        await pilot.pause()
-
-    assert snap_compare(demo_app(make_sim), terminal_size=(130, 34), run_before=run_before)
+async def quit_with_jobs(pilot, sim) -> None:
+    await jobs_running(pilot, sim)
+    await pilot.press("q")
 
 
-def test_retention_plan_of_a_policy_80x24(make_sim, snap_compare):
+async def details(pilot, sim) -> None:
+    app = pilot.app
+    await highlight(pilot, sim, "db-prod-01")
+    await pilot.press("enter")
+    await settle(pilot)
+    for _ in range(200):  # the details' own request, answered and shown
+        note = app.screen.query("#recent-note")
+        if note and "loading" not in str(note.first().content):
+            break
+        await pilot.pause(0.01)
+
+
+async def snapshot_dialog(pilot, sim) -> None:
+    for name in ("db-prod-01", "worker-prod-01"):
+        await highlight(pilot, sim, name)
+        await pilot.press("space")
+    await pilot.press("s")
+    no_blink(pilot)
+
+
+async def help_screen(pilot, sim) -> None:
+    await pilot.press("question_mark")
+
+
+async def activity(pilot, sim) -> None:
+    await jobs_running(pilot, sim)
+    await pilot.press("3")
+
+
+async def inspector(pilot, sim) -> None:
+    app = pilot.app
+    await highlight(pilot, sim, "web-prod-01")
+    await pilot.press("i")
+    sim.advance(20)
+    app.refresher.request_fast()
+    await poll(pilot)
+
+
+async def action_pick(pilot, sim) -> None:
+    app = pilot.app
+    ref = [{"id": server_id(sim, "worker-prod-02"), "type": "server"}]
+    with sim.lock:  # two at once: another tool's rebuild and an ISO being attached
+        sim.world.new_action("rebuild_server", ref, 300)
+        sim.world.new_action("attach_iso", ref, 300)
+    app.refresher.request_fast()
+    await poll(pilot)
+    await highlight(pilot, sim, "worker-prod-02")
+    await pilot.press("i")
+
+
+async def action_id_dialog(pilot, sim) -> None:
+    await pilot.press("a")
+    field = pilot.app.screen.query_one(Input)
+    field.cursor_blink = False
+    field.value = "f21b9dc9d1535310"  # a correlation ID, not an action ID
+    await pilot.press("enter")
+
+
+async def lock_explanation(pilot, sim) -> None:
+    sim.start_action(server_id(sim, "api-prod-01"), "migrate_server", 600, visible=False)
+    pilot.app.refresher.request_full()
+    await poll(pilot)
+    await highlight(pilot, sim, "api-prod-01")
+    await pilot.press("i")
+
+
+async def snapshots(pilot, sim) -> None:
+    await pilot.press("2")
+
+
+async def snapshots_filtered(pilot, sim) -> None:
+    await pilot.press("2", "slash")
+    no_blink(pilot)
+    await pilot.press(*"schedule=nightly")
+
+
+async def delete_confirm(pilot, sim) -> None:
+    await pilot.press("2", "G", "d")
+
+
+async def retention(pilot, sim) -> None:
+    await pilot.press("2", "p")
+    no_blink(pilot)
+    pilot.app.screen.query_one("#retention-keep", Input).value = "daily 7, weekly 4"
+
+
+async def retention_policy(pilot, sim) -> None:
     from textual.widgets import Select
 
-    from hsnap_tui.core.keep import KeepRules
-    from hsnap_tui.core.policy import Policy
+    await pilot.press("2", "p")
+    no_blink(pilot)
+    pilot.app.screen.query_one("#retention-policy", Select).value = 0
 
-    policy = Policy(
-        name="prod nightly",
-        selector="env=prod",
-        labels={"managed-by": "hsnap"},
-        keep=KeepRules(daily=7, weekly=4),
-    )
-    app = make_app(make_sim(scenario="demo"), policies=[policy])
+
+async def contexts(pilot, sim) -> None:
+    await pilot.press("c")
+
+
+async def palette(pilot, sim) -> None:
+    await pilot.press("ctrl+p")
+    await pilot.pause()
+    no_blink(pilot)
+    await pilot.press(*"snap")
+
+
+VIEWS: dict[str, Setup] = {
+    "servers": servers,
+    "servers-marked-sorted": servers_marked_sorted,
+    "servers-filter-bad-selector": servers_filter_bad_selector,
+    "servers-stale": servers_stale,
+    "jobs-panel": jobs_panel,
+    "quit-with-jobs": quit_with_jobs,
+    "details": details,
+    "snapshot-dialog": snapshot_dialog,
+    "help": help_screen,
+    "activity": activity,
+    "inspector": inspector,
+    "action-pick": action_pick,
+    "action-id-dialog": action_id_dialog,
+    "lock-explanation": lock_explanation,
+    "snapshots": snapshots,
+    "snapshots-filtered": snapshots_filtered,
+    "delete-confirm": delete_confirm,
+    "retention": retention,
+    "retention-policy": retention_policy,
+    "contexts": contexts,
+    "palette": palette,
+}
+
+
+def view_app(sim: Simulator, view: str):
+    if view == "retention-policy":
+        from hsnap_tui.core.keep import KeepRules
+        from hsnap_tui.core.policy import Policy
+
+        policy = Policy(
+            name="prod nightly",
+            selector="env=prod",
+            labels={"managed-by": "hsnap"},
+            keep=KeepRules(daily=7, weekly=4),
+        )
+        return make_app(sim, policies=[policy])
+    if view == "contexts":
+        from hsnap_tui.config import Context
+
+        choices = [
+            Context("prod", "p" * 64),
+            Context("staging", "s" * 64, "https://api.example.test/v1"),
+        ]
+        return make_app(sim, demo=False, context="prod", contexts=lambda: choices)
+    return make_app(sim)
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("view", list(VIEWS))
+def test_view(view: str, size: str, make_sim, snap_compare):
+    sim = make_sim(scenario="demo")
+    app = view_app(sim, view)
 
     async def run_before(pilot) -> None:
         await poll(pilot)
-        await pilot.press("2", "p")
-        screen = pilot.app.screen
-        screen.query_one("#retention-keep", Input).cursor_blink = False
-        screen.query_one("#retention-policy", Select).value = 0
-        await pilot.pause()
+        await VIEWS[view](pilot, sim)
+        await settle(pilot)
+        no_blink(pilot)
+        await header_now(pilot)
 
-    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
