@@ -3,6 +3,7 @@ against the vendored OpenAPI schemas, and an hcloud client pointed at it."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -84,6 +85,15 @@ def make_app(sim: Simulator, **options):
     options.setdefault("poll_live", False)
     api = HetznerApi(sim.token, sim.url, timeout=options.pop("timeout", 5.0))
     return HsnapApp(api, now=sim.clock.now, clock=sim.clock.now, **options)
+
+
+def wait_until(predicate, limit: float = 10.0) -> None:
+    """Until another thread makes `predicate()` true, for at most `limit` seconds of
+    wall time: no spin-wait without a deadline."""
+    deadline = time.monotonic() + limit
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out after {limit}s"
+        time.sleep(0.002)
 
 
 async def poll(pilot) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from hsnap_tui.core.api import HetznerApi
 from hsnap_tui.core.refresh import Refresher
+from tests.conftest import wait_until
 
 
 def engine(sim, **options):
@@ -209,8 +210,7 @@ def test_refreshes_never_overlap(sim):
     results = []
     first = threading.Thread(target=lambda: results.append(refresher.poll()))
     first.start()
-    while not sim.pending():  # the first poll waits for its held answer
-        pass
+    wait_until(sim.pending)  # the first poll waits for its held answer
     second = refresher.poll()
     sim.advance(1)  # the held request lands and is answered
     first.join()

@@ -16,7 +16,7 @@ from hsnap_tui.core.jobs import LATE_WINDOW, JobState
 from hsnap_tui.core.naming import JOB_LABEL
 from hsnap_tui.core.retention import plan_change, plan_retention
 from hsnap_tui.core.session import Session, Workspace
-from tests.conftest import START, TOKEN
+from tests.conftest import START, TOKEN, wait_until
 from tests.fake_http import FakeHandler, serving
 from tests.test_core_jobs import LABELS, Rig
 
@@ -167,8 +167,9 @@ def test_4_two_threads_never_step_one_session(sim):
     results = []
     worker = threading.Thread(target=lambda: results.append(rig.session.tick()))
     worker.start()
-    while not sim.pending():  # the POST is held by the simulator, the step waits for it
-        assert worker.is_alive()
+    # the POST is held by the simulator, the step waits for it
+    wait_until(lambda: sim.pending() or not worker.is_alive())
+    assert worker.is_alive()
     second = rig.session.tick()  # another worker (an old poll after a context switch)
     step = rig.engine.step(rig.session.fleet)
     sim.advance(2)  # the held POST lands and is answered
@@ -476,8 +477,7 @@ def test_9_a_refresh_asked_for_during_a_poll_is_not_swallowed(sim):
     sim.advance(5)
     worker = threading.Thread(target=session.tick)
     worker.start()
-    while not sim.pending():
-        pass
+    wait_until(sim.pending)
     session.request_full()  # `r`, pressed while the poll waits for its answer
     sim.advance(1)
     worker.join()

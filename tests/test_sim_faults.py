@@ -11,7 +11,7 @@ import pytest
 import requests
 from hcloud import APIException
 
-from tests.conftest import sdk_client
+from tests.conftest import sdk_client, wait_until
 
 CLIENT_TIMEOUT = 1.0  # a late request always times out; an answer under load never
 
@@ -30,13 +30,6 @@ def create_image_path(server_id):
 
 def control(sim, method, path, **kwargs):
     return requests.request(method, sim.base_url + "/__sim/" + path, timeout=5, **kwargs)
-
-
-def wait_until(predicate, limit: float = 5.0) -> None:
-    deadline = time.monotonic() + limit
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.005)
 
 
 @pytest.fixture
