@@ -135,9 +135,9 @@ class Tmux:
             time.sleep(0.05)
 
     def servers_ready(self, *texts: str, timeout: float = 60.0) -> str:
-        """The Servers view, after a successful refresh ("updated" in the header), with
+        """The Servers view, after a successful refresh ("locks … ago" in the header), with
         `texts` drawn and its table focused: the next key goes to the table and the view."""
-        return self.wait_for("DEMO", "updated", SERVERS_KEYS, *texts, timeout=timeout)
+        return self.wait_for("DEMO", "locks ", SERVERS_KEYS, *texts, timeout=timeout)
 
     def keys(self, *keys: str) -> None:
         self.tmux("send-keys", "-t", self.name, *keys)
