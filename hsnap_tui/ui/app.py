@@ -36,6 +36,7 @@ from hsnap_tui.ui.screens.help import HelpScreen
 from hsnap_tui.ui.screens.servers import ServersScreen
 from hsnap_tui.ui.screens.snapshot_dialog import SnapshotRequest
 from hsnap_tui.ui.screens.snapshots import SnapshotsScreen
+from hsnap_tui.ui.widgets.jobs_panel import JobsPanel
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,14 @@ class HsnapApp(App):
             "Context",
             id="app.context",
             tooltip="Switch to another context of the hcloud CLI config",
+        ),
+        Binding(
+            "z",
+            "dismiss_ended",
+            "Dismiss ended",
+            id="app.dismiss_ended",
+            show=False,  # the jobs panel names it while it shows ended jobs
+            tooltip="Take the ended jobs off the jobs panel now (else after a minute)",
         ),
     ]
 
@@ -667,6 +676,19 @@ class HsnapApp(App):
         self._rejected = None  # `r` asks again, even with a token rejected before
         self.refresher.request_full()
         self.start_poll()
+
+    def _jobs_panels(self) -> list[JobsPanel]:
+        return list(self.screen.query(JobsPanel))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "dismiss_ended":
+            # None: greyed out, and pressing it says why
+            return True if any(p.ended_shown for p in self._jobs_panels()) else None
+        return True
+
+    def action_dismiss_ended(self) -> None:
+        for panel in self._jobs_panels():
+            panel.dismiss_ended()
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
