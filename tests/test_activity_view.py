@@ -176,9 +176,17 @@ async def test_audit_table_moves_and_sorts(sim):
         assert headers(audit)[0] == "Time (UTC)▼"
         await pilot.press("G")
         assert audit.cursor_row == 1
+        # at 80 columns: when, where and what came of it; the request past the edge
+        assert headers(audit)[:3] == ["Time (UTC)▼", "Server", "Outcome"]
+        assert headers(audit)[3:] == ["Request", "Request ID"]
+        first_hidden = sum(c.get_render_width(audit) for c in audit.ordered_columns[:3])
+        assert first_hidden == audit.scrollable_content_region.width  # none shows cut
+        lines = shown(audit)
+        assert "201 created image" in lines[1] and "POST" not in lines[1]
         await pilot.press("o")  # by server
-        assert headers(audit)[2] == "Server▲"
-        servers = [str(audit.get_row_at(i)[2]) for i in range(audit.row_count)]
+        assert headers(audit)[1] == "Server▲"
+        servers = [str(audit.get_row_at(i)[1]) for i in range(audit.row_count)]
         assert servers == ["db-prod-01", "web-prod-01"]
-        await pilot.press("right")  # a whole column at a time
-        assert audit.scroll_x == audit.ordered_columns[0].get_render_width(audit)
+        await pilot.press("right", "right", "right")  # a whole column at a time
+        assert audit.scroll_x == audit.max_scroll_x
+        assert any(line.lstrip().startswith("POST /servers/") for line in shown(audit))

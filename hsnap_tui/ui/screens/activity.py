@@ -17,15 +17,16 @@ from hsnap_tui.ui.widgets.column_fit import Column, show_fitted
 from hsnap_tui.ui.widgets.jobs_panel import STATE_STYLES
 from hsnap_tui.ui.widgets.nav_table import NavTable
 from hsnap_tui.ui.widgets.status_bar import StatusBar
-from hsnap_tui.ui.widgets.tables import fill_table
 
-AUDIT_COLUMNS = [
-    ("time", "Time (UTC)"),
-    ("request", "Request"),
-    ("server", "Server"),
-    ("outcome", "Outcome"),
-    ("request_id", "Request ID"),
-]
+# When, on which server, and what came of it stay at 80 columns; the request and its
+# ID are then past the right edge (→).
+AUDIT_COLUMNS = (
+    Column("time", "Time (UTC)"),
+    Column("request", "Request", drop=1),
+    Column("server", "Server"),
+    Column("outcome", "Outcome", squeeze=True),
+    Column("request_id", "Request ID", drop=2),
+)
 # natural direction of each sortable column: True = descending (newest, longest first)
 AUDIT_SORTS = {"time": True, "server": False, "outcome": False}
 
@@ -213,20 +214,17 @@ class ActivityScreen(Screen):
         rows = [
             (
                 str(number),
-                (
-                    entry.time.replace("T", " ").rstrip("Z"),
-                    f"{entry.method} {entry.path}",
-                    entry.server or "",
-                    entry.outcome,
-                    entry.request_id or "",
-                ),
+                {
+                    "time": entry.time.replace("T", " ").rstrip("Z"),
+                    "request": f"{entry.method} {entry.path}",
+                    "server": entry.server or "",
+                    "outcome": entry.outcome,
+                    "request_id": entry.request_id or "",
+                },
             )
             for number, entry in numbered
         ]
-        cursor = table.cursor_key
-        fill_table(table, AUDIT_COLUMNS, rows, max_width=60)
-        if cursor is not None and cursor in table.rows:
-            table.move_cursor(row=table.get_row_index(cursor), animate=False)
+        show_fitted(table, AUDIT_COLUMNS, rows, overflow=True)
 
     @on(NavTable.SortChanged, "#jobs")
     def _jobs_sorted(self) -> None:

@@ -91,10 +91,23 @@ def show_fitted(
     table: DataTable,
     columns: Sequence[Column],
     rows: Sequence[tuple[str | None, dict[str, object]]],
+    *,
+    overflow: bool = False,
 ) -> None:
     """Replace columns and rows with those that fit the table's width; the cursor stays
-    on the row it was on (by key)."""
-    widths = fit_columns(table, columns, rows, available_width(table))
+    on the row it was on (by key). `overflow`: the columns that do not fit are not left
+    out but put past the right edge, whole, reached by scrolling a column at a time
+    (the last one that fits is widened to the edge so none shows cut)."""
+    available = available_width(table)
+    widths = fit_columns(table, columns, rows, available)
+    if overflow and len(widths) < len(columns):
+        padding = 2 * table.cell_padding
+        last = next(reversed(widths))
+        # to the edge as it is now (the reserve for a scrollbar would show the next cut)
+        edge = table.scrollable_content_region.width or available
+        widths[last] += max(0, edge - sum(w + padding for w in widths.values()))
+        natural = fit_columns(table, columns, rows, 1 << 30)
+        widths |= {key: width for key, width in natural.items() if key not in widths}
     labels = {c.key: c.label for c in columns}
     cursor = table.cursor_key if isinstance(table, NavTable) else None
     scroll_x = table.scroll_x
