@@ -244,3 +244,53 @@ def test_retention_plan_of_a_policy_80x24(make_sim, snap_compare):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_activity_view_80x24(make_sim, snap_compare):
+    sim = make_sim(scenario="demo")
+    app = make_app(sim)
+
+    async def run_before(pilot) -> None:
+        await _jobs_running(pilot, sim, app)
+        await pilot.press("3")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_server_details_80x24(make_sim, snap_compare):
+    sim = make_sim(scenario="demo")
+    app = make_app(sim)
+
+    async def run_before(pilot) -> None:
+        await poll(pilot)
+        table = app.screen.query_one(ServerTable)
+        db = next(s["id"] for s in sim.world.servers.values() if s["name"] == "db-prod-01")
+        table.move_cursor(row=table.get_row_index(str(db)))
+        await pilot.press("enter")
+        await settle(pilot)
+        app._refresh_status()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_help_80x24(make_sim, snap_compare):
+    async def run_before(pilot) -> None:
+        await poll(pilot)
+        await pilot.press("3", "question_mark")
+        await pilot.pause()
+
+    assert snap_compare(demo_app(make_sim), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_retention_preview_80x24(make_sim, snap_compare):
+    async def run_before(pilot) -> None:
+        await poll(pilot)
+        await pilot.press("2", "p")
+        field = pilot.app.screen.query_one("#retention-keep", Input)
+        field.cursor_blink = False
+        field.value = "last 1"
+        await pilot.pause()
+
+    assert snap_compare(demo_app(make_sim), terminal_size=(80, 24), run_before=run_before)
