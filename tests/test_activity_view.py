@@ -134,7 +134,11 @@ async def test_enter_on_a_finished_job_shows_its_image_in_the_snapshots_view(sim
         table = jobs_table(app)
         await pilot.pause()
         row = "\n".join(shown(table))
-        assert f"image {job.image_id} · " in row and " GB" in row
+        # one unit (the API's GB) for the same image in the toast and in Activity
+        toast = next(n.message for n in app._notifications if f"{job.image_id} done" in n.message)
+        size = toast.rsplit(", ", 1)[1]
+        assert size.endswith(" GB") and f"image {job.image_id} · {size}" in row
+        assert "GiB" not in row
         await pilot.press("enter")
         await pilot.pause()
         await pilot.pause()
