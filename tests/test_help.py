@@ -58,6 +58,15 @@ async def test_help_at_80x24_one_line_per_key_with_its_id_and_no_internals(sim):
             assert internal not in text
         # a narrow help leaves the tooltips out; a wide one has them
         assert "Cancel the highlighted queued or waiting job" not in text
+        # longer than 24 lines: it moves with the keys of every table
+        body = screen.query_one("#help-body")
+        assert body.max_scroll_y > 0
+        await pilot.press("G")
+        assert body.scroll_y == body.max_scroll_y
+        await pilot.press("k")
+        assert body.scroll_y == body.max_scroll_y - 1
+        await pilot.press("g")
+        assert body.scroll_y == 0
         await pilot.press("escape")
         await pilot.resize_terminal(140, 40)
         await pilot.pause()

@@ -31,8 +31,13 @@ class HelpRow:
 
 
 class HelpScreen(ModalScreen[None]):
+    # the keys of every table, to read a help longer than the terminal
     BINDINGS = [
         Binding("escape,question_mark,q", "dismiss", "Close", id="help.close"),
+        Binding("j,down", "scroll('down')", "Down", show=False, id="help.down"),
+        Binding("k,up", "scroll('up')", "Up", show=False, id="help.up"),
+        Binding("g,home", "scroll('home')", "Top", show=False, id="help.first"),
+        Binding("G,end", "scroll('end')", "Bottom", show=False, id="help.last"),
     ]
 
     def __init__(self, view_name: str, groups: list[tuple[str, list[HelpRow]]]) -> None:
@@ -84,6 +89,15 @@ class HelpScreen(ModalScreen[None]):
                 table.add_row(*cells)
             parts.append(table)
         return Group(*parts)
+
+    def action_scroll(self, where: str) -> None:
+        body = self.query_one("#help-body", VerticalScroll)
+        {
+            "down": body.scroll_down,
+            "up": body.scroll_up,
+            "home": body.scroll_home,
+            "end": body.scroll_end,
+        }[where](animate=False)
 
     def action_dismiss(self) -> None:
         self.dismiss(None)
