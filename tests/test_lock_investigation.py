@@ -3,7 +3,7 @@ inputs that are not action IDs."""
 
 from __future__ import annotations
 
-from textual.widgets import Input, OptionList
+from textual.widgets import Input
 
 from hsnap_tui.core.jobs import LockPolicy
 from hsnap_tui.ui.screens.details import ServerDetailsScreen
@@ -13,6 +13,7 @@ from hsnap_tui.ui.screens.inspector import (
     ActionPickScreen,
     LockExplanationScreen,
 )
+from hsnap_tui.ui.widgets.nav_table import NavTable
 from tests.conftest import make_app, poll, settle
 from tests.test_servers_view import plain, server_named
 from tests.test_snapshot_flow import highlight, tick
@@ -87,9 +88,9 @@ async def test_several_actions_give_a_pick_list(sim):
         await highlight(pilot, web)
         await pilot.press("i")
         assert isinstance(app.screen, ActionPickScreen)
-        options = app.screen.query_one(OptionList)
-        assert options.option_count == 2
-        await pilot.press("down", "enter")
+        options = app.screen.query_one(NavTable)
+        assert options.row_count == 2
+        await pilot.press("j", "enter")
         assert isinstance(app.screen, ActionInspectorScreen)
         assert app.screen.action.id == second.id != first.id
 

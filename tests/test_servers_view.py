@@ -241,7 +241,7 @@ async def test_details_show_everything_and_fetch_last_actions_once(sim):
             assert text in overview
         recent = app.screen.query_one("#recent", DataTable)
         assert 0 < recent.row_count <= 10
-        snaps = app.screen.query_one("#snapshots", DataTable)
+        snaps = app.screen.query_one("#details-snapshots", DataTable)
         expected = [
             i
             for i in sim.world.images.values()

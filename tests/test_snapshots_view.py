@@ -29,6 +29,16 @@ def rows(app) -> list[list[str]]:
     return [[str(c) for c in table.get_row(row.key)] for row in table.ordered_rows]
 
 
+def plan_rows(table: DataTable) -> list[dict[str, str]]:
+    """The retention plan's rows by column key (those shown at this width), with the
+    snapshot ID of each row."""
+    keys = [c.key.value for c in table.ordered_columns]
+    return [
+        {"id": row.key.value} | dict(zip(keys, map(str, table.get_row(row.key)), strict=True))
+        for row in table.ordered_rows
+    ]
+
+
 async def open_view(pilot) -> None:
     await poll(pilot)
     await pilot.press("2")
@@ -144,10 +154,11 @@ async def test_retention_preview_then_exactly_the_planned_deletes(make_sim):
         assert plan.delete, "the generated fleet has servers with more than 2 snapshots"
         summary = plain(screen.query_one("#retention-summary").content)
         assert f"Deletes {len(plan.delete)} snapshots" in summary
-        table = screen.query_one("#retention-plan", DataTable)
-        listed = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
-        assert {int(r[5]) for r in listed if r[0] == "delete"} == {s.id for s in plan.delete}
-        assert {int(r[5]) for r in listed if r[0] == "keep"} == {s.id for s in plan.keep}
+        listed = plan_rows(screen.query_one("#retention-plan", DataTable))
+        assert {int(r["id"]) for r in listed if r["action"] == "delete"} == {
+            s.id for s in plan.delete
+        }
+        assert {int(r["id"]) for r in listed if r["action"] == "keep"} == {s.id for s in plan.keep}
         sim.clear_requests()
         assert deletes(sim) == []  # the preview sends nothing
         await pilot.click("#retention-apply")
@@ -212,12 +223,23 @@ async def test_the_plan_offers_periods_and_previews_a_policy(make_sim):
         rules = KeepRules(daily=7, weekly=4)
         expected = plan_retention(app.fleet.snapshots, rules)
         table = screen.query_one("#retention-plan", DataTable)
-        listed = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
-        assert {int(r[5]) for r in listed if r[0] == "delete"} == {s.id for s in expected.delete}
-        whys = {r[2] for r in listed if r[0] == "keep" and int(r[5]) in {i["id"] for i in made}}
+        listed = plan_rows(table)
+        assert {int(r["id"]) for r in listed if r["action"] == "delete"} == {
+            s.id for s in expected.delete
+        }
+        # why each is kept: a column that 80 columns leave out, there when wider
+        assert "why" not in listed[0]
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause()
+        await pilot.pause()
+        listed = plan_rows(table)
+        made_ids = {i["id"] for i in made}
+        whys = {r["why"] for r in listed if r["action"] == "keep" and int(r["id"]) in made_ids}
         assert any(w.startswith("daily 2026-") for w in whys), whys
         assert any("weekly 2026-W" in w for w in whys), whys
-        assert {r[2] for r in listed if r[0] == "delete"} == {"no rule keeps it"}
+        assert {r["why"] for r in listed if r["action"] == "delete"} == {"no rule keeps it"}
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
         field.value = "dayly 7"
         await pilot.pause()
         assert "'dayly' is not a rule" in plain(screen.query_one("#retention-summary").content)

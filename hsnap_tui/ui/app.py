@@ -16,6 +16,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.dom import DOMNode
 from textual.notifications import SeverityLevel
+from textual.widgets import DataTable
 from textual.worker import Worker, WorkerState
 
 from hsnap_tui.config import ConfigError, Context
@@ -28,7 +29,7 @@ from hsnap_tui.core.models import Action, Snapshot
 from hsnap_tui.core.policy import Policy
 from hsnap_tui.core.refresh import Refresher
 from hsnap_tui.core.session import Session, TickResult, Workspace
-from hsnap_tui.ui.commands import KeyCommandsProvider, disabled_reason
+from hsnap_tui.ui.commands import KeyCommandsProvider, disabled_reason, key_commands
 from hsnap_tui.ui.messages import DeletionProgress, SessionsTicked
 from hsnap_tui.ui.screens.activity import ActivityScreen
 from hsnap_tui.ui.screens.confirm import ConfirmScreen
@@ -36,6 +37,7 @@ from hsnap_tui.ui.screens.help import HelpScreen
 from hsnap_tui.ui.screens.servers import ServersScreen
 from hsnap_tui.ui.screens.snapshot_dialog import SnapshotRequest
 from hsnap_tui.ui.screens.snapshots import SnapshotsScreen
+from hsnap_tui.ui.widgets.jobs_panel import JobsPanel
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +124,14 @@ class HsnapApp(App):
             "Context",
             id="app.context",
             tooltip="Switch to another context of the hcloud CLI config",
+        ),
+        Binding(
+            "z",
+            "dismiss_ended",
+            "Dismiss ended",
+            id="app.dismiss_ended",
+            show=False,  # the jobs panel names it while it shows ended jobs
+            tooltip="Take the ended jobs off the jobs panel now (else after a minute)",
         ),
     ]
 
@@ -717,21 +727,46 @@ class HsnapApp(App):
         self.refresher.request_full()
         self.start_poll()
 
+    def _jobs_panels(self) -> list[JobsPanel]:
+        return list(self.screen.query(JobsPanel))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "dismiss_ended":
+            # None: greyed out, and pressing it says why
+            return True if any(p.ended_shown for p in self._jobs_panels()) else None
+        return True
+
+    def action_dismiss_ended(self) -> None:
+        for panel in self._jobs_panels():
+            panel.dismiss_ended()
+
     def action_help(self) -> None:
+        """The keys of the current view, grouped as the help shows them: the view's own
+        (its screen and widgets), the table's, and the app's. The same list as the
+        palette's: only bindings with an ID."""
+        from hsnap_tui.ui.screens.help import HelpRow
+
         if isinstance(self.screen, HelpScreen):
             return
-        rows = []
-        for active in self.screen.active_bindings.values():
-            binding = active.binding
-            if not binding.description:
-                continue
-            rows.append(
-                (
-                    self.get_key_display(binding),
-                    binding.description,
-                    binding.tooltip,
-                    binding.id or "",
+        groups: dict[str, list[HelpRow]] = {"This view": [], "The table": [], "Everywhere": []}
+        for command in key_commands(self.screen):
+            node = command.namespace
+            group = (
+                "Everywhere"
+                if node is self
+                else "The table"
+                if isinstance(node, DataTable)
+                else "This view"
+            )
+            groups[group].append(
+                HelpRow(
+                    # `k ↑`, `g home`: the letter first, as the footer and README say it
+                    " ".join(sorted(command.keys, key=lambda k: not (len(k) == 1 and k.isalpha()))),
+                    command.name,
+                    command.tooltip,
+                    command.binding_id,
+                    command.enabled,
                 )
             )
         name = self.screen.sub_title or type(self.screen).__name__.removesuffix("Screen")
-        self.push_screen(HelpScreen(name, rows))
+        self.push_screen(HelpScreen(name, list(groups.items())))

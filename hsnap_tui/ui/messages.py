@@ -37,4 +37,5 @@ class DeletionProgress(Message):
         self.total = report.total
         self.deleted = list(report.deleted)
         self.failures = list(report.failures)
+        self.failed = list(report.failed)  # the snapshot IDs behind `failures`
         self.finished = report.finished

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rich.table import Table
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from hsnap_tui.core.errors import explain
 from hsnap_tui.core.fleet import FleetState
-from hsnap_tui.core.models import Action
+from hsnap_tui.core.models import Action, Snapshot
 from hsnap_tui.ui.format import (
     ACTION_STATUS_STYLES,
     ago,
@@ -24,9 +24,51 @@ from hsnap_tui.ui.format import (
     status_text,
 )
 from hsnap_tui.ui.messages import ServerActionsLoaded
+from hsnap_tui.ui.widgets.column_fit import Column, show_fitted
+from hsnap_tui.ui.widgets.nav_table import NavTable
 from hsnap_tui.ui.widgets.status_bar import StatusBar
 
 RECENT_ACTIONS = 10
+
+# what an action is and how it went stay at 80 columns; its ID goes first when narrow
+RECENT_COLUMNS = (
+    Column("id", "ID", drop=1),
+    Column("command", "Command"),
+    Column("status", "Status"),
+    Column("progress", "Progress", drop=2),
+    Column("started", "Started"),
+    Column("duration", "Duration"),
+)
+RECENT_SORTS = {"started": True, "command": False, "status": False, "duration": True}
+
+SNAPSHOT_COLUMNS = (
+    Column("description", "Description", squeeze=True),
+    Column("created", "Created"),
+    Column("size", "Size"),
+    Column("status", "Status", drop=1),
+    Column("protected", "Protected", drop=2),
+    Column("id", "ID", drop=3),
+)
+SNAPSHOT_SORTS = {"created": True, "size": True, "description": False}
+
+
+def _action_sort_key(action: Action, column: str, now: float) -> tuple:
+    if column == "command":
+        return (action.command, action.id)
+    if column == "status":
+        return (action.status, action.id)
+    if column == "duration":
+        end = action.finished if action.finished is not None else now
+        return (end - action.started if action.started else 0.0, action.id)
+    return (action.started or 0.0, action.id)
+
+
+def _snapshot_sort_key(snapshot: Snapshot, column: str) -> tuple:
+    if column == "size":
+        return (snapshot.image_size_gb or 0.0, snapshot.id)
+    if column == "description":
+        return (snapshot.description, snapshot.id)
+    return (snapshot.created or 0.0, snapshot.id)
 
 
 class ServerDetailsScreen(Screen):
@@ -49,10 +91,15 @@ class ServerDetailsScreen(Screen):
             yield Static("Running actions", classes="section")
             yield Static(id="running")
             yield Static(f"Last {RECENT_ACTIONS} actions", classes="section")
-            yield DataTable(id="recent", cursor_type="row", show_cursor=False)
+            yield NavTable(
+                id="recent",
+                sorts=RECENT_SORTS,
+                open_label="Inspect",
+                open_tooltip="The highlighted action in the inspector",
+            )
             yield Static(id="recent-note")
             yield Static("Snapshots", classes="section")
-            yield DataTable(id="snapshots", cursor_type="row", show_cursor=False)
+            yield NavTable(id="details-snapshots", sorts=SNAPSHOT_SORTS)
         yield Footer()
 
     def on_unmount(self) -> None:
@@ -62,10 +109,7 @@ class ServerDetailsScreen(Screen):
         if self not in self.app.screen_stack:
             return  # dismissed before it was mounted (keys typed ahead)
         self.app.views.add(self)
-        recent = self.query_one("#recent", DataTable)
-        recent.add_columns("ID", "Command", "Status", "Progress", "Started", "Duration")
-        snaps = self.query_one("#snapshots", DataTable)
-        snaps.add_columns("ID", "Description", "Created", "Size", "Status", "Protected")
+        self.query_one("#recent", NavTable).focus()
         self.query_one("#recent-note", Static).update("loading…")
         self.fleet_changed(self.app.fleet, self.app.now())
         self.load_recent_actions()
@@ -140,23 +184,40 @@ class ServerDetailsScreen(Screen):
             )
         )
 
-        snaps = self.query_one("#snapshots", DataTable)
-        snaps.clear()
-        for snap in fleet.snapshots_of(server.id):
-            snaps.add_row(
-                str(snap.id),
-                Text(snap.description),
-                ago(snap.created, now),
-                size_gb(snap.image_size_gb),
-                Text(snap.status),
-                "yes" if snap.protected else "",
-            )
-        if not fleet.snapshots_of(server.id):
-            snaps.add_row("", Text("no snapshots", style="italic"), "", "", "", "")
+        self._server_snapshots = fleet.snapshots_of(server.id)
+        self._show_snapshots(now)
         self._show_recent(now)
 
+    _server_snapshots: list[Snapshot] = []
+
+    def _show_snapshots(self, now: float) -> None:
+        table = self.query_one("#details-snapshots", NavTable)
+        column = table.sort_column or "created"
+        snapshots = sorted(
+            self._server_snapshots,
+            key=lambda s: _snapshot_sort_key(s, column),
+            reverse=table.descending,
+        )
+        rows: list[tuple[str | None, dict[str, object]]] = [
+            (
+                str(snap.id),
+                {
+                    "description": Text(snap.description),
+                    "created": ago(snap.created, now),
+                    "size": size_gb(snap.image_size_gb),
+                    "status": Text(snap.status),
+                    "protected": "yes" if snap.protected else "",
+                    "id": str(snap.id),
+                },
+            )
+            for snap in snapshots
+        ]
+        if not rows:
+            rows = [(None, {"description": Text("no snapshots", style="italic")})]
+        show_fitted(table, SNAPSHOT_COLUMNS, rows)
+
     def _show_recent(self, now: float) -> None:
-        table = self.query_one("#recent", DataTable)
+        table = self.query_one("#recent", NavTable)
         note = self.query_one("#recent-note", Static)
         if self.recent_error:
             note.update(Text(f"Could not load the actions: {self.recent_error}", style="red"))
@@ -164,14 +225,49 @@ class ServerDetailsScreen(Screen):
         if self.recent is None:
             return
         note.update("" if self.recent else Text("no actions", style="italic"))
-        table.clear()
-        for action in self.recent:
+        column = table.sort_column or "started"
+        actions = sorted(
+            self.recent, key=lambda a: _action_sort_key(a, column, now), reverse=table.descending
+        )
+        rows: list[tuple[str | None, dict[str, object]]] = []
+        for action in actions:
             end = action.finished if action.finished is not None else now
-            table.add_row(
-                str(action.id),
-                Text(action.command),
-                Text(action.status, style=ACTION_STATUS_STYLES.get(action.status, "")),
-                f"{action.progress}%",
-                ago(action.started, now),
-                duration(end - action.started if action.started else None),
+            rows.append(
+                (
+                    str(action.id),
+                    {
+                        "id": str(action.id),
+                        "command": Text(action.command),
+                        "status": Text(
+                            action.status, style=ACTION_STATUS_STYLES.get(action.status, "")
+                        ),
+                        "progress": f"{action.progress}%",
+                        "started": ago(action.started, now),
+                        "duration": duration(end - action.started if action.started else None),
+                    },
+                )
             )
+        show_fitted(table, RECENT_COLUMNS, rows)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._refit)
+
+    def _refit(self) -> None:
+        now = self.app.now()
+        self._show_snapshots(now)
+        self._show_recent(now)
+
+    @on(NavTable.SortChanged, "#recent")
+    def _recent_sorted(self) -> None:
+        self._show_recent(self.app.now())
+
+    @on(NavTable.SortChanged, "#details-snapshots")
+    def _snapshots_sorted(self) -> None:
+        self._show_snapshots(self.app.now())
+
+    @on(DataTable.RowSelected, "#recent")
+    def _action_opened(self, event: DataTable.RowSelected) -> None:
+        """`enter` on an action: the inspector, which follows it if it still runs."""
+        action = next((a for a in self.recent or () if str(a.id) == event.row_key.value), None)
+        if action is not None:
+            self.app.inspect(action)

@@ -14,8 +14,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Input, OptionList, Static
-from textual.widgets.option_list import Option
+from textual.widgets import DataTable, Footer, Input, Static
 
 from hsnap_tui.core.actions import (
     ActionIdError,
@@ -29,7 +28,9 @@ from hsnap_tui.core.errors import explain
 from hsnap_tui.core.fleet import FleetState
 from hsnap_tui.core.models import Action
 from hsnap_tui.ui.format import ACTION_STATUS_STYLES, absolute, ago, duration
+from hsnap_tui.ui.widgets.nav_table import NavTable
 from hsnap_tui.ui.widgets.status_bar import StatusBar
+from hsnap_tui.ui.widgets.tables import fill_table
 
 
 class ResourcesResolved(Message):
@@ -243,17 +244,30 @@ class ActionPickScreen(ModalScreen[Action | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="pick-dialog") as dialog:
             dialog.border_title = f"{self.server_name}: {len(self.actions)} running actions"
-            yield OptionList(
-                *(
-                    Option(f"#{a.id}  {a.command}  {a.progress}%", id=str(a.id))
-                    for a in self.actions
-                ),
+            dialog.border_subtitle = "enter inspects · escape cancels"
+            yield NavTable(
                 id="pick-list",
+                open_label="Inspect",
+                open_tooltip="The highlighted action in the inspector",
             )
 
-    @on(OptionList.OptionSelected)
-    def _picked(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(next(a for a in self.actions if str(a.id) == event.option.id))
+    def on_mount(self) -> None:
+        now = self.app.now()
+        rows = [
+            (
+                str(a.id),
+                (f"#{a.id}", a.command, f"{a.progress}%", ago(a.started, now, "—")),
+            )
+            for a in self.actions
+        ]
+        table = self.query_one("#pick-list", NavTable)
+        columns = [("id", "ID"), ("command", "Command"), ("progress", "Progress")]
+        fill_table(table, [*columns, ("started", "Started")], rows)
+        table.focus()
+
+    @on(DataTable.RowSelected, "#pick-list")
+    def _picked(self, event: DataTable.RowSelected) -> None:
+        self.dismiss(next(a for a in self.actions if str(a.id) == event.row_key.value))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, Input, ProgressBar, Select, Static
+from textual.widgets import Button, Input, ProgressBar, Select, Static
 
 from hsnap_tui.core.errors import explain
 from hsnap_tui.core.keep import KeepRuleError, parse_rules
@@ -28,12 +28,21 @@ from hsnap_tui.core.retention import (
 from hsnap_tui.ui.format import ago, size_gb
 from hsnap_tui.ui.messages import DeletionProgress
 from hsnap_tui.ui.screens.confirm import ConfirmScreen
-from hsnap_tui.ui.widgets.tables import fill_table
+from hsnap_tui.ui.widgets.column_fit import Column, show_fitted
+from hsnap_tui.ui.widgets.nav_table import NavTable
 
-# what is deleted, by its name, first: the rest may go off the right at 80 columns
-PLAN_COLUMNS = [
-    (k.lower(), k) for k in ("Action", "Snapshot", "Why", "Created", "Size", "ID", "Server")
-]
+# What is deleted, by its whole name, with its age and size, stays at 80 columns; why
+# a snapshot is kept, its ID and server go first (the name carries the server).
+PLAN_COLUMNS = (
+    Column("action", "Action"),
+    Column("snapshot", "Snapshot"),
+    Column("created", "Created"),
+    Column("size", "Size"),
+    Column("why", "Why", drop=1, squeeze=True),
+    Column("id", "ID", drop=2),
+    Column("server", "Server", drop=3),
+)
+VERDICT_STYLES = {"delete": "bold red", "keep": "green", "deleted": "dim", "failed": "bold red"}
 
 
 def _servers(count: int) -> str:
@@ -62,12 +71,14 @@ class RetentionScreen(ModalScreen[None]):
         super().__init__()
         self.plan: RetentionPlan | None = None
         self.applying = False
+        # after a run: what became of each snapshot it was to delete (shown in its row)
+        self.outcomes: dict[int, tuple[str, str]] = {}
         self.policies = list(policies or [])
 
     def compose(self) -> ComposeResult:
         with Vertical(id="retention") as box:
             box.border_title = "Retention plan"
-            box.border_subtitle = "enter previews · escape closes"
+            box.border_subtitle = "enter previews · tab to the plan · escape closes"
             if self.policies:
                 with Horizontal(id="retention-policy-row"):
                     yield Static("Policy", classes="inline-label")
@@ -90,7 +101,7 @@ class RetentionScreen(ModalScreen[None]):
                 yield Static("per server (last/daily/weekly/… N)", classes="inline-label")
             yield Static(id="retention-scope")
             yield Static(id="retention-summary")
-            yield DataTable(id="retention-plan", cursor_type="row", show_cursor=False)
+            yield NavTable(id="retention-plan")
             yield ProgressBar(id="retention-progress", total=1, show_eta=False)
             with Horizontal(id="retention-buttons"):
                 yield Button("Delete these", variant="error", id="retention-apply", compact=True)
@@ -121,7 +132,7 @@ class RetentionScreen(ModalScreen[None]):
         if self.applying:
             return
         summary = self.query_one("#retention-summary", Static)
-        table = self.query_one("#retention-plan", DataTable)
+        table = self.query_one("#retention-plan", NavTable)
         apply = self.query_one("#retention-apply", Button)
         try:
             rules = parse_rules(self.query_one("#retention-keep", Input).value)
@@ -165,32 +176,9 @@ class RetentionScreen(ModalScreen[None]):
 
     def _show_plan(self, plan: RetentionPlan) -> None:
         self.plan = plan
-        table = self.query_one("#retention-plan", DataTable)
         summary = self.query_one("#retention-summary", Static)
         apply = self.query_one("#retention-apply", Button)
-        now = self.app.now()
-        plan_rows: list[tuple[str | None, tuple]] = []
-        for server in plan.servers:
-            rows = [(s, "delete", "no rule keeps it") for s in server.delete]
-            rows += [(s, "keep", ", ".join(server.reasons.get(s.id, ()))) for s in server.keep]
-            rows += [(s, "keep", why) for s, why in server.spared]
-            rows.sort(key=lambda r: -(r[0].created or 0))
-            for snapshot, verdict, why in rows:
-                plan_rows.append(
-                    (
-                        None,
-                        (
-                            Text(verdict, style="bold red" if verdict == "delete" else "green"),
-                            snapshot.description,
-                            why,
-                            ago(snapshot.created, now),
-                            size_gb(snapshot.image_size_gb),
-                            str(snapshot.id),
-                            server.server_name,
-                        ),
-                    )
-                )
-        fill_table(table, PLAN_COLUMNS, plan_rows)
+        self._fill_plan()
         delete = plan.delete
         text = Text()
         if delete:
@@ -208,6 +196,46 @@ class RetentionScreen(ModalScreen[None]):
         )
         summary.update(text)
         apply.disabled = not delete or getattr(self.app, "read_only", False)
+
+    def _fill_plan(self) -> None:
+        """Deletions first (newest first), then the kept ones; after a run each deletion
+        says what became of it."""
+        plan = self.plan
+        if plan is None:
+            return
+        now = self.app.now()
+        deleting: list[tuple[Snapshot, str, str, str]] = []
+        keeping: list[tuple[Snapshot, str, str, str]] = []
+        for server in plan.servers:
+            for snapshot in server.delete:
+                verdict, why = self.outcomes.get(snapshot.id, ("delete", "no rule keeps it"))
+                deleting.append((snapshot, verdict, why, server.server_name))
+            for snapshot in server.keep:
+                why = ", ".join(server.reasons.get(snapshot.id, ()))
+                keeping.append((snapshot, "keep", why, server.server_name))
+            keeping += [(s, "keep", why, server.server_name) for s, why in server.spared]
+        rows: list[tuple[str | None, dict[str, object]]] = []
+        for group in (deleting, keeping):
+            group.sort(key=lambda r: (-(r[0].created or 0), r[0].id))
+            for snapshot, verdict, why, server_name in group:
+                rows.append(
+                    (
+                        str(snapshot.id),
+                        {
+                            "action": Text(verdict, style=VERDICT_STYLES[verdict]),
+                            "snapshot": snapshot.description,
+                            "created": ago(snapshot.created, now),
+                            "size": size_gb(snapshot.image_size_gb),
+                            "why": why,
+                            "id": str(snapshot.id),
+                            "server": server_name,
+                        },
+                    )
+                )
+        show_fitted(self.query_one("#retention-plan", NavTable), PLAN_COLUMNS, rows)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fill_plan)
 
     @on(Input.Submitted, "#retention-keep")
     def _submitted(self) -> None:
@@ -303,6 +331,13 @@ class RetentionScreen(ModalScreen[None]):
         self.app.snapshots_deleted(set(message.deleted))
         if not message.finished:
             return
+        # the plan has run: its rows say what became of each, and it is not offered again
+        self.outcomes = {i: ("deleted", "") for i in message.deleted}
+        for snapshot_id, failure in zip(message.failed, message.failures, strict=False):
+            self.outcomes[snapshot_id] = ("failed", failure)
+        self._fill_plan()
+        self.query_one("#retention-apply", Button).display = False
+        self.query_one("#retention-progress", ProgressBar).display = False
         text = Text(
             f"Deleted {len(message.deleted)} of {message.total} snapshots.",
             style="bold green" if not message.failures else "bold yellow",

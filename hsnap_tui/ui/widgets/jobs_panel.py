@@ -73,6 +73,9 @@ def ended_line_parts(job: Job, now: float) -> tuple[Text, Text, Text]:
     return state, Text(detail, style="dim"), times
 
 
+DISMISS_BINDING = "app.dismiss_ended"
+
+
 class JobsPanel(Static):
     """Hidden while no job is active or just ended."""
 
@@ -95,6 +98,7 @@ class JobsPanel(Static):
         self._clock = None
         self._seen_active: set[int] = set()  # jobs this panel showed running
         self._ended_at: dict[int, float] = {}  # when it saw each of them end
+        self.ended_shown = False  # ended jobs on show: the app's dismiss key works
 
     def on_mount(self) -> None:
         # elapsed and "left" move every second between polls, not only when one lands
@@ -103,6 +107,19 @@ class JobsPanel(Static):
     def _tick(self) -> None:
         if self._jobs:
             self.show_jobs(self._jobs, self.app.now())
+
+    def _dismiss_hint(self) -> str:
+        """`z dismisses ended`, with the key as bound now (keymap.toml may move it)."""
+        for active in self.screen.active_bindings.values():
+            if active.binding.id == DISMISS_BINDING:
+                return f"{self.app.get_key_display(active.binding)} dismisses ended"
+        return ""
+
+    def dismiss_ended(self) -> None:
+        """Take the ended jobs off now, instead of a minute after they ended."""
+        self._seen_active.difference_update(self._ended_at)
+        self._ended_at.clear()
+        self.show_jobs(self._jobs, self.app.now())
 
     def show_jobs(self, jobs: list[Job], now: float) -> None:
         """The active jobs, then those that ended less than LINGER seconds ago (dimmed,
@@ -121,22 +138,28 @@ class JobsPanel(Static):
                     shown.append(job)
         self._jobs = jobs if shown else []
         active = sum(1 for j in shown if j.active)
+        ended = len(shown) - active
+        if bool(ended) != self.ended_shown:
+            self.ended_shown = bool(ended)
+            self.app.refresh_bindings()  # the dismiss key is offered only now
         if self._clock is not None:
             (self._clock.resume if shown else self._clock.pause)()
         self.set_class(bool(shown), "-active")
         if not shown:
             self.update("")
             return
-        ended = len(shown) - active
         title = f"Snapshot jobs · {active} active"
         if ended:
             title += f" · {ended} ended"
         self.border_title = title
+        self.border_subtitle = self._dismiss_hint() if ended else ""
         table = Table.grid(padding=(0, 2), expand=True)
-        table.add_column("server", no_wrap=True, ratio=2)
+        # names and times as wide as they are; what a job waits for takes the rest and
+        # wraps between words rather than being cut (`waiting: #1930144893 rebuild`)
+        table.add_column("server", no_wrap=True)
         table.add_column("state", no_wrap=True, width=13)  # "shutting down"
-        table.add_column("detail", ratio=3, no_wrap=True)
-        table.add_column("times", no_wrap=True, ratio=2)
+        table.add_column("detail", ratio=1)
+        table.add_column("times", no_wrap=True)
         for job in sorted(shown, key=lambda j: not j.active):  # active ones first
             if job.active:
                 state, detail, times = job_line_parts(job, now)

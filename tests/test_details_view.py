@@ -1,0 +1,67 @@
+"""Server details at 80x24: the recent actions table moves like every table, `enter`
+opens an action in the inspector, and no column it keeps is cut."""
+
+from __future__ import annotations
+
+from hsnap_tui.ui.screens.details import ServerDetailsScreen
+from hsnap_tui.ui.screens.inspector import ActionInspectorScreen
+from hsnap_tui.ui.widgets.nav_table import NavTable
+from tests.conftest import make_app, poll, settle
+from tests.test_activity_view import headers, shown
+from tests.test_servers_view import server_named
+from tests.test_snapshot_flow import highlight
+
+
+async def open_details(pilot, sim, name: str) -> ServerDetailsScreen:
+    await highlight(pilot, server_named(sim, name))
+    await pilot.press("enter")
+    await settle(pilot)
+    screen = pilot.app.screen
+    assert isinstance(screen, ServerDetailsScreen)
+    return screen
+
+
+async def test_recent_actions_move_sort_and_open_in_the_inspector(make_sim):
+    sim = make_sim(scenario="demo")
+    app = make_app(sim)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await poll(pilot)
+        screen = await open_details(pilot, sim, "db-prod-01")
+        recent = screen.query_one("#recent", NavTable)
+        assert recent.has_focus and recent.show_cursor
+        assert recent.row_count > 3
+        # what an action is and how long it took: whole at 80 columns
+        columns = headers(recent)
+        assert {"Command", "Status", "Started▼", "Duration"} <= set(columns)
+        assert recent.max_scroll_x == 0
+        header = shown(recent)[0]
+        assert header.rstrip().endswith("Duration")
+        actions = screen.recent
+        assert [str(a.id) for a in actions][: recent.row_count] == [
+            recent.coordinate_to_cell_key((i, 0)).row_key.value for i in range(recent.row_count)
+        ]
+        await pilot.press("G")
+        assert recent.cursor_key == str(actions[-1].id)
+        await pilot.press("g", "j")
+        assert recent.cursor_key == str(actions[1].id)
+        await pilot.press("O")  # oldest first
+        assert "Started▲" in headers(recent)
+        assert recent.coordinate_to_cell_key((0, 0)).row_key.value == str(actions[-1].id)
+        assert recent.cursor_key == str(actions[1].id)  # the cursor stays on its action
+        # enter: that action in the inspector, as loaded (no request of its own)
+        asked = len(sim.requests())
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ActionInspectorScreen)
+        assert app.screen.action.id == actions[1].id
+        assert len(sim.requests()) == asked
+        await pilot.press("escape")
+        assert app.screen is screen
+        # the snapshots table: its keys too, and the name of each snapshot whole
+        await pilot.press("tab")
+        snapshots = screen.query_one("#details-snapshots", NavTable)
+        assert snapshots.has_focus
+        assert headers(snapshots)[:3] == ["Description", "Created▼", "Size"]
+        lines = "\n".join(shown(snapshots))
+        for snapshot in app.fleet.snapshots_of(server_named(sim, "db-prod-01")):
+            assert snapshot.description in lines
