@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from textual.widgets import Input
 
+from hsnap_tui.ui.widgets.filter_bar import FilterBar
 from hsnap_tui.ui.widgets.server_table import ServerTable
 from tests.conftest import make_app, poll, settle
 
@@ -39,7 +40,7 @@ def test_servers_filter_with_bad_selector(make_sim, snap_compare):
     async def run_before(pilot) -> None:
         await poll(pilot)
         await pilot.press("slash")
-        field = pilot.app.screen.query_one("#filter-input", Input)
+        field = pilot.app.screen.query_one(FilterBar).input
         field.cursor_blink = False
         await pilot.press(*"role in (db")
         await pilot.pause()
