@@ -242,10 +242,3 @@ class RowFilter:
             return self.selector.matches(labels)
         needle = self._needle
         return any(needle in text.lower() for text in texts if text)
-
-
-def looks_like_selector(text: str) -> bool:
-    """True when a filter text is meant as a label selector rather than a name
-    substring: server names are hostnames, so `=`, `!`, spaces, commas and parentheses
-    can only belong to a selector."""
-    return any(char in text.strip() for char in "=! ,()")
