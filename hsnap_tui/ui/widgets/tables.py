@@ -70,9 +70,10 @@ def shorten(text: str, width: int) -> str:
     while kept < len(text) and cell_len(text[: kept + 1]) <= room:
         kept += 1
     cut = text[:kept]
-    at = max(cut.rfind(char, 1) for char in WORD_BREAKS)
-    if at > 0:
-        cut = cut[:at]
+    if text[kept] not in WORD_BREAKS:  # else the cut is at a word break already
+        at = max(cut.rfind(char, 1) for char in WORD_BREAKS)
+        if at > 0:
+            cut = cut[:at]
     return cut.rstrip(WORD_BREAKS) + ELLIPSIS
 
 
