@@ -42,7 +42,8 @@ def test_servers_filter_with_bad_selector(make_sim, snap_compare):
         await pilot.press("slash")
         field = pilot.app.screen.query_one(FilterBar).input
         field.cursor_blink = False
-        await pilot.press(*"role in (db")
+        # a good selector, then one that does not parse: the table keeps the good one
+        await pilot.press(*"role=db,env in (prod")
         await pilot.pause()
 
     assert snap_compare(demo_app(make_sim), terminal_size=(100, 30), run_before=run_before)
@@ -208,6 +209,15 @@ def test_snapshots_view(make_sim, snap_compare):
         await pilot.pause()
 
     assert snap_compare(demo_app(make_sim), terminal_size=(140, 30), run_before=run_before)
+
+
+def test_snapshots_view_80x24(make_sim, snap_compare):
+    async def run_before(pilot) -> None:
+        await poll(pilot)
+        await pilot.press("2")
+        await pilot.pause()
+
+    assert snap_compare(demo_app(make_sim), terminal_size=(80, 24), run_before=run_before)
 
 
 def test_retention_preview(make_sim, snap_compare):
