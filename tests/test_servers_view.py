@@ -439,6 +439,14 @@ async def test_o_and_shift_o_sort_with_an_arrow_on_the_header(make_sim):
         names = [fleet.servers[sid].name for sid in t.visible_ids[-3:]]
         assert names == sorted(names)  # reversed, ties still in name order
         assert "Last snap▼" in screen_lines(app)[2]
+        # type and location are not on screen at 80 columns: `o` goes round without them
+        await pilot.press("o")
+        assert headers()[1] == "Name▲" and "sort: name ▲" in t.border_title
+        await pilot.resize_terminal(120, 30)
+        await pilot.pause()
+        await pilot.press("o", "o", "o", "o")
+        assert "sort: type ▲" in t.border_title
+        assert [h for h in headers() if h.endswith("▲")] == ["Type▲"]
 
 
 async def test_escape_undoes_the_filter_then_the_marks(make_sim):
