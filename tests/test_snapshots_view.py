@@ -474,3 +474,22 @@ async def test_one_filter_rule_in_both_views(make_sim):
             assert all(labels[key].get("managed-by") != "hsnap" for key in shown)
             await pilot.press("escape")
             assert not bar.display and not bar.filter
+
+
+async def test_keys_typed_in_a_burst_after_slash_go_to_the_field(make_sim):
+    """Over SSH `/web` can arrive in one read: no key may go to the table instead."""
+    from textual import events
+
+    sim = make_sim(scenario="demo")
+    app = make_app(sim)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await poll(pilot)
+        for view, text in (("1", "web"), ("2", "[/var")):
+            await pilot.press(view)
+            for char in "/" + text:
+                app.post_message(events.Key("slash" if char == "/" else char, char))
+            await pilot.pause()
+            bar = app.screen.query_one(FilterBar)
+            assert bar.input.value == text  # and a `/` in the field is text
+            await pilot.press("escape")
+            assert not bar.display

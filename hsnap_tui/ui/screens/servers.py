@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -58,6 +59,9 @@ class ServersScreen(Screen):
             "filter",
             "Filter",
             id="servers.filter",
+            # checked when the key arrives, not in the table's queue: the keys typed
+            # right after `/` (a burst, over SSH) then go to the field, none to the table
+            priority=True,
             tooltip="Filter by name, or by a label selector such as env=prod",
         ),
         Binding(
@@ -113,7 +117,7 @@ class ServersScreen(Screen):
             parts.append(f"filter: {table.filter.text}")
         if table.marks:
             parts.append(f"marked: {len(table.marks)}")
-        table.border_title = " · ".join(parts)
+        table.border_title = Text(" · ".join(parts))  # plain: a filter `[/var` is no markup
 
     # ---- actions --------------------------------------------------------------------
 
@@ -185,6 +189,8 @@ class ServersScreen(Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "snapshot" and self.app.read_only:
             return None  # shown greyed out: read-only sessions send nothing that changes
+        if action == "filter":  # a `/` typed into the field is text
+            return not (self.is_mounted and self.focused is self.filter_bar.input)
         if action == "clear_filter":
             return self._escape_step() == "filter"
         if action == "clear_marks":

@@ -98,6 +98,9 @@ class SnapshotsScreen(Screen):
             "filter",
             "Filter",
             id="snapshots.filter",
+            # checked when the key arrives, not in the table's queue: the keys typed
+            # right after `/` (a burst, over SSH) then go to the field, none to the table
+            priority=True,
             tooltip="Filter by description or server, or a label selector",
         ),
         Binding(
@@ -197,7 +200,7 @@ class SnapshotsScreen(Screen):
         ]
         if self.filter:
             parts.append(f"filter: {self.filter.text}")
-        table.border_title = " · ".join(parts)
+        table.border_title = Text(" · ".join(parts))  # plain: a filter `[/var` is no markup
 
     def _reshow(self) -> None:
         self._rows = {}
@@ -259,6 +262,8 @@ class SnapshotsScreen(Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "delete" and getattr(self.app, "read_only", False):
             return None  # greyed out; the retention preview works, only its apply does not
+        if action == "filter":  # a `/` typed into the field is text
+            return not (self.is_mounted and self.focused is self.filter_bar.input)
         if action == "clear_filter":
             return self._filtering()
         return True

@@ -21,10 +21,6 @@ class FilterBar(Vertical):
     FilterBar {
         height: auto;
         padding: 0 1;
-        display: none;
-    }
-    FilterBar.-open {
-        display: block;
     }
     FilterBar > Input.-invalid {
         border: tall $error;
@@ -64,6 +60,7 @@ class FilterBar(Vertical):
         self.placeholder = placeholder
         self.filter = RowFilter()  # the last good filter: what the view shows
         self.problem: str | None = None  # why the text in the input is not a filter
+        self.display = False
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder=self.placeholder, classes="filter-input")
@@ -75,7 +72,7 @@ class FilterBar(Vertical):
 
     @property
     def is_open(self) -> bool:
-        return self.has_class("-open")
+        return self.display
 
     @property
     def message(self) -> str:
@@ -84,7 +81,9 @@ class FilterBar(Vertical):
 
     def open(self) -> None:
         """Show the bar with the filter in force and put the cursor in it."""
-        self.add_class("-open")
+        # display set on the widget itself, not through a CSS class: the field must be
+        # focusable before the next key (a class applies only at the next style update)
+        self.display = True
         field = self.input
         if field.value != self.filter.text and self.problem is None:
             field.value = self.filter.text
@@ -96,7 +95,7 @@ class FilterBar(Vertical):
         if self.problem is not None:  # the bad text goes; the good filter stays
             self._say(None)
             self.input.value = self.filter.text
-        self.remove_class("-open")
+        self.display = False
         self.post_message(self.Closed(self))
 
     def clear(self) -> None:
