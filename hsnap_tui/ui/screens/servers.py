@@ -76,7 +76,7 @@ class ServersScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield StatusBar(self.app.status_text, id="status")
-        yield FilterBar("name, or a label selector (env=prod, role in (db,web))", id="filter-bar")
+        yield FilterBar("name or label selector (env=prod, role in (db,web))", id="filter-bar")
         yield ServerTable(id="servers")
         yield JobsPanel(id="jobs-panel")
         yield Footer()
