@@ -81,8 +81,6 @@ class FilterBar(Vertical):
 
     def open(self) -> None:
         """Show the bar with the filter in force and put the cursor in it."""
-        # display set on the widget itself, not through a CSS class: the field must be
-        # focusable before the next key (a class applies only at the next style update)
         self.display = True
         field = self.input
         if field.value != self.filter.text and self.problem is None:
