@@ -12,7 +12,7 @@ def test_load_keymap(tmp_path):
     assert load_keymap(path) == ({}, [])  # no file: nothing to do, nothing to say
     path.write_text(
         '[keymap]\n"servers.snapshot" = "S"\n"app.quit" = "ctrl+q,q"\n'
-        '"servers.sort" = ""\n"servers.mark" = 3\n'
+        '"table.sort" = ""\n"servers.mark" = 3\n'
     )
     keymap, problems = load_keymap(path)
     assert keymap == {"servers.snapshot": "S", "app.quit": "ctrl+q,q"}
@@ -47,3 +47,17 @@ async def test_an_unknown_binding_id_in_the_keymap_is_said(sim):
         for m in said
     ), said
     assert not any("'servers.snapshot'; it is ignored" in m for m in said)
+
+
+async def test_the_table_keys_are_remapped_by_their_table_ids(make_sim):
+    sim = make_sim(scenario="demo")
+    app = make_app(sim, keymap={"table.sort": "S", "table.first": "f"})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await poll(pilot)
+        table = app.screen.query_one("ServerTable")
+        await pilot.press("o")  # no longer a key
+        assert table.sort_name == "name"
+        await pilot.press("S")
+        assert table.sort_name == "status"
+        await pilot.press("G", "f")
+        assert table.cursor_row == 0

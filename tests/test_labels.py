@@ -8,8 +8,9 @@ from hypothesis import strategies as st
 
 from hsnap_tui.core.labels import (
     LabelError,
+    RowFilter,
+    is_selector,
     label_problems,
-    looks_like_selector,
     parse_labels,
     parse_selector,
 )
@@ -85,11 +86,27 @@ def test_parse_labels():
             parse_labels(bad)
 
 
-def test_looks_like_selector():
-    assert looks_like_selector("env=prod")
-    assert looks_like_selector("!team")
-    assert looks_like_selector("role in (db,web)")
-    assert not looks_like_selector("web-prod")
+def test_the_one_filter_rule():
+    # a selector iff one of = ! ( ) is in the text
+    for selector in ("env=prod", "env==prod", "env!=prod", "!team", "role in (db,web)"):
+        assert is_selector(selector)
+        assert RowFilter.parse(selector).selector == parse_selector(selector)
+    for text in ("web-prod", "before upgrade 2", "db, web", "team"):
+        assert not is_selector(text)
+        assert RowFilter.parse(text).selector is None
+
+
+def test_a_row_filter_matches_labels_or_texts():
+    selector = RowFilter.parse("env=prod, role in (db,web)")
+    assert selector.matches(LABELS, "nothing-alike")
+    assert not selector.matches({"env": "prod", "role": "cache"}, "env=prod")
+    text = RowFilter.parse("  Prod-0 ")
+    assert text.text == "Prod-0"
+    assert text.matches({}, "db-prod-01") and text.matches({}, None, "web-PROD-02")
+    assert not text.matches({"env": "prod-0"}, "db-staging-01", None)
+    assert RowFilter.parse("").matches(None) and not RowFilter.parse("")
+    with pytest.raises(LabelError, match="unbalanced"):
+        RowFilter.parse("role in (db")
 
 
 @given(st.text(max_size=80))

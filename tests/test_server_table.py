@@ -36,13 +36,26 @@ def fresh_view(table: ServerTable) -> tuple[list[tuple[str, list[tuple[str, str]
     """The rows (key, (text, style) per shown column) and the content width of every
     column, computed from scratch from what the table was asked to show."""
     fleet, now = table.fleet, table.now
-    visible = [s for s in fleet.servers.values() if table.filter.matches(s)]
-    visible.sort(key=lambda s: SORTS[table.sort_name](fleet, s))
+    visible = [s for s in fleet.servers.values() if table.filter.matches(s.labels, s.name)]
+    sort = SORTS[table.sort_name]
+    # the primary key in the shown direction, then the name ascending
+    groups: dict[object, list] = {}
+    for server in visible:
+        groups.setdefault(sort.key(fleet, server), []).append(server)
+    visible = [
+        server
+        for key in sorted(groups, reverse=table.descending)
+        for server in sorted(groups[key], key=lambda s: s.name)
+    ]
     cells = {s.id: server_cells(s, fleet, now, s.id in table.marks) for s in visible}
     shown = [c.key.value for c in table.ordered_columns]
     rows = [(str(s.id), [cells[s.id][c] for c in shown]) for s in visible]
     widths = {
-        c.key: c.width or max([len(c.label)] + [cell_len(cs[c.key][0]) for cs in cells.values()])
+        c.key: c.width
+        or max(
+            [len(c.label) + (c.key in table.sorts)]  # the sort arrow
+            + [cell_len(cs[c.key][0]) for cs in cells.values()]
+        )
         for c in COLUMNS
     }
     return rows, widths
@@ -93,11 +106,15 @@ async def test_the_diff_always_shows_what_a_fresh_table_would(make_sim):
         table = screen.table
         for fleet, now in fleets:
             for _ in range(rng.randint(0, 3)):
-                move = rng.choice(["filter", "sort", "mark", "clear", "cursor", "resize"])
+                move = rng.choice(
+                    ["filter", "sort", "reverse", "mark", "clear", "cursor", "resize"]
+                )
                 if move == "filter":
                     assert table.set_filter(rng.choice(FILTERS)) is None
                 elif move == "sort":
-                    table.cycle_sort()
+                    table.action_cycle_sort()
+                elif move == "reverse":
+                    table.action_reverse_sort()
                 elif move == "mark" and table.visible_ids:
                     table.toggle_mark(rng.choice(table.visible_ids))
                 elif move == "clear":

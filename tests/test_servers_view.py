@@ -6,11 +6,14 @@ from __future__ import annotations
 import copy
 import io
 
+from rich.cells import cell_len
 from rich.console import Console
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Static
 
+from hsnap_tui.ui.format import OLD_SNAPSHOT_AGE
 from hsnap_tui.ui.screens.details import ServerDetailsScreen
 from hsnap_tui.ui.screens.help import HelpScreen
+from hsnap_tui.ui.widgets.filter_bar import FilterBar
 from hsnap_tui.ui.widgets.server_table import ServerTable
 from tests.conftest import make_app, poll, settle
 
@@ -35,6 +38,20 @@ def row_of(app, server_id: int) -> dict[str, str]:
 def names_on_screen(app) -> list[str]:
     t = table(app)
     return [str(t.get_row(row.key)[1]) for row in t.ordered_rows]
+
+
+def screen_lines(app) -> list[str]:
+    """The screen as the operator reads it, line by line."""
+    width, height = app.size
+    console = Console(width=width, height=height, record=True, file=io.StringIO())
+    console.print(app.screen._compositor.render_update(full=True))
+    return console.export_text().splitlines()
+
+
+def escape_does(app) -> str | None:
+    """What the footer and the help say escape does now (None: escape is not offered)."""
+    active = app.screen.active_bindings.get("escape")
+    return active.binding.description if active is not None else None
 
 
 def status_line(app) -> str:
@@ -155,7 +172,8 @@ async def test_filter_by_name_and_label_selector(sim):
         await pilot.press("slash")
         await pilot.press(*"cache")
         assert names_on_screen(app) and all("cache" in n for n in names_on_screen(app))
-        field = app.screen.query_one("#filter-input", Input)
+        bar = app.screen.query_one(FilterBar)
+        field = bar.input
         field.value = "env=prod,role in (db,web)"
         await pilot.pause()
         expected = sorted(
@@ -167,12 +185,12 @@ async def test_filter_by_name_and_label_selector(sim):
         assert "filter: env=prod,role in (db,web)" in table(app).border_title
         field.value = "role in (db"
         await pilot.pause()
-        error = app.screen.query_one("#filter-error", Static)
+        error = bar.query_one(".filter-message", Static)
         assert "unbalanced" in plain(error.content)
         assert names_on_screen(app) == expected  # the last good filter stays
         await pilot.press("escape")
         assert table(app).row_count == 24
-        assert not app.screen.query_one("#filter-bar").display
+        assert not bar.display
 
 
 async def test_marks_and_sort(sim):
@@ -260,32 +278,205 @@ async def test_help_lists_every_binding_with_its_id(sim):
         ids = {row[3] for row in app.screen.bindings}
         assert {
             "servers.filter",
-            "servers.clear",
-            "servers.sort",
             "servers.mark",
-            "servers.details",
+            "servers.snapshot",
+            "table.down",
+            "table.up",
+            "table.page_down",
+            "table.page_up",
+            "table.first",
+            "table.last",
+            "table.sort",
+            "table.reverse",
+            "table.open",
             "app.quit",
             "app.help",
             "app.refresh",
         } <= ids
+        # escape says what it would undo: with nothing to undo it is not listed
+        assert not {"servers.clear_filter", "servers.clear_marks"} & ids
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
 
 
-async def test_narrow_terminal_keeps_name_and_lock(make_sim):
+ALWAYS = ["mark", "name", "status", "lock", "last_snapshot"]
+
+
+def shown_columns(app) -> list[str]:
+    return [c.key.value for c in table(app).ordered_columns]
+
+
+def assert_nothing_cut(t: DataTable) -> None:
+    """Every shown cell and header fits its column, and the columns fit the table:
+    nothing on screen is cut mid-word."""
+    for column in t.ordered_columns:
+        cells = [str(t.get_cell(row.key, column.key)) for row in t.ordered_rows]
+        texts = [column.label.plain, *cells]
+        assert max(cell_len(x) for x in texts) <= column.width, column.key
+    assert t.max_scroll_x == 0
+
+
+async def test_80x24_keeps_what_a_snapshot_decision_needs(make_sim):
     sim = make_sim(scenario="demo")
     app = make_app(sim)
     async with app.run_test(size=(80, 24)) as pilot:
         await poll(pilot)
-        columns = [c.key.value for c in table(app).ordered_columns]
-        assert "name" in columns and "lock" in columns
-        assert "snapshots" not in columns
+        assert shown_columns(app) == ALWAYS
+        assert_nothing_cut(table(app))
+        header = screen_lines(app)[2].strip("│ ")
+        assert header.split() == ["Name▲", "Status", "Lock", "Last", "snap"]
+        # wider: the other columns come back in the reverse of their drop order
+        await pilot.resize_terminal(100, 24)
+        await pilot.pause()
+        assert shown_columns(app) == [*ALWAYS, "snapshots", "type", "location"]
+        assert_nothing_cut(table(app))
         await pilot.resize_terminal(160, 40)
         await pilot.pause()
-        assert [c.key.value for c in table(app).ordered_columns][-1] == "snapshots"
+        assert shown_columns(app) == [*ALWAYS, "snapshots", "type", "location", "address"]
         await pilot.resize_terminal(80, 24)
         await pilot.pause()
-        assert "snapshots" not in [c.key.value for c in table(app).ordered_columns]
+        assert shown_columns(app) == ALWAYS
+        assert_nothing_cut(table(app))
+
+
+async def test_never_snapshotted_and_old_snapshots_stand_out(make_sim):
+    sim = make_sim(scenario="demo")
+    app = make_app(sim)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await poll(pilot)
+        t = table(app)
+        now, fleet = app.now(), app.fleet
+        cells = {sid: t.get_cell(str(sid), "last_snapshot") for sid in t.visible_ids}
+        never = [sid for sid in cells if fleet.last_snapshot(sid) is None]
+        old = [
+            sid
+            for sid in cells
+            if sid not in never and now - fleet.last_snapshot(sid) >= OLD_SNAPSHOT_AGE
+        ]
+        recent = [sid for sid in cells if sid not in never and sid not in old]
+        assert never and old and recent, "the demo fleet has all three"
+        for sid in never:
+            assert (cells[sid].plain, str(cells[sid].style)) == ("never", "bold red")
+        for sid in old:
+            assert cells[sid].plain.endswith("d ago") or cells[sid].plain.endswith("mo ago")
+            assert str(cells[sid].style) == "bold yellow"
+        for sid in recent:
+            assert str(cells[sid].style) == ""
+        # the threshold itself: 6 days is plain, 7 days stands out
+        server_id = recent[0]
+        sim.advance(OLD_SNAPSHOT_AGE - (now - fleet.last_snapshot(server_id)))
+        await poll(pilot)
+        cell = t.get_cell(str(server_id), "last_snapshot")
+        assert (cell.plain, str(cell.style)) == ("7d ago", "bold yellow")
+
+
+async def test_navigation_keys_move_the_cursor(make_sim):
+    sim = make_sim(scenario="demo")
+    app = make_app(sim)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await poll(pilot)
+        t = table(app)
+        names = names_on_screen(app)
+
+        def at() -> str:
+            return str(t.get_row_at(t.cursor_row)[1])
+
+        assert at() == names[0]
+        await pilot.press("j", "j", "down")
+        assert at() == names[3]
+        await pilot.press("k", "up")
+        assert at() == names[1]
+        await pilot.press("G")
+        assert at() == names[-1]
+        await pilot.press("g")
+        assert at() == names[0]
+        await pilot.press("end")
+        assert at() == names[-1]
+        await pilot.press("home")
+        assert at() == names[0]
+        await pilot.press("pagedown")
+        page = t.cursor_row
+        assert 10 < page < len(names) - 1
+        await pilot.press("pageup")
+        assert at() == names[0]
+        await pilot.press("G", "enter")
+        assert isinstance(app.screen, ServerDetailsScreen)
+        assert app.screen.server_id == server_named(sim, names[-1])
+
+
+async def test_o_and_shift_o_sort_with_an_arrow_on_the_header(make_sim):
+    sim = make_sim(scenario="demo")
+    app = make_app(sim)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await poll(pilot)
+        t = table(app)
+
+        def headers() -> list[str]:
+            return [c.label.plain for c in t.ordered_columns]
+
+        assert headers()[1:] == ["Name▲", "Status", "Lock", "Last snap"]
+        assert "sort: name ▲" in t.border_title
+        await pilot.press("O")
+        assert headers()[1] == "Name▼" and "sort: name ▼" in t.border_title
+        assert names_on_screen(app) == sorted(names_on_screen(app), reverse=True)
+        await pilot.press("o")  # the next column, in its natural direction
+        assert headers()[1:3] == ["Name", "Status▲"]
+        assert "sort: status ▲" in t.border_title
+        await pilot.press("o", "o")
+        assert headers()[1:] == ["Name", "Status", "Lock", "Last snap▲"]
+        assert "sort: last snapshot ▲" in t.border_title
+        fleet = app.fleet
+        lasts = [fleet.last_snapshot(sid) or 0.0 for sid in t.visible_ids]
+        assert lasts == sorted(lasts) and lasts[0] == 0.0  # never snapshotted first
+        never = [str(t.get_cell(str(sid), "last_snapshot")) for sid in t.visible_ids[:3]]
+        assert never == ["never"] * 3
+        names = [fleet.servers[sid].name for sid in t.visible_ids[:3]]
+        assert names == sorted(names)  # ties in name order
+        await pilot.press("O")
+        assert headers()[-1] == "Last snap▼" and "sort: last snapshot ▼" in t.border_title
+        lasts = [fleet.last_snapshot(sid) or 0.0 for sid in t.visible_ids]
+        assert lasts == sorted(lasts, reverse=True)
+        names = [fleet.servers[sid].name for sid in t.visible_ids[-3:]]
+        assert names == sorted(names)  # reversed, ties still in name order
+        assert "Last snap▼" in screen_lines(app)[2]
+        # type and location are not on screen at 80 columns: `o` goes round without them
+        await pilot.press("o")
+        assert headers()[1] == "Name▲" and "sort: name ▲" in t.border_title
+        await pilot.resize_terminal(120, 30)
+        await pilot.pause()
+        await pilot.press("o", "o", "o", "o")
+        assert "sort: type ▲" in t.border_title
+        assert [h for h in headers() if h.endswith("▲")] == ["Type▲"]
+
+
+async def test_escape_undoes_the_filter_then_the_marks(make_sim):
+    sim = make_sim(scenario="demo")
+    app = make_app(sim)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await poll(pilot)
+        t = table(app)
+        bar = app.screen.query_one(FilterBar)
+        await pilot.press("space", "space")  # marks, and moves on
+        assert len(t.marks) == 2 and t.cursor_row == 2
+        assert escape_does(app) == "Clear marks"
+        await pilot.press("slash", *"db")
+        assert escape_does(app) == "Clear filter"
+        assert all("db" in n for n in names_on_screen(app))
+        await pilot.press("escape")  # one step: the filter
+        assert not bar.display and not t.filter and t.row_count == 24
+        assert len(t.marks) == 2
+        assert escape_does(app) == "Clear marks"
+        assert "Clear marks" in screen_lines(app)[-1]  # the footer says it
+        await pilot.press("slash", *"db", "enter")  # a filter in force, bar closed
+        assert not bar.display and t.filter.text == "db"
+        assert escape_does(app) == "Clear filter"
+        await pilot.press("escape")
+        assert not t.filter and len(t.marks) == 2
+        await pilot.press("escape")  # the next step: the marks
+        assert not t.marks
+        assert escape_does(app) is None
+        await pilot.press("escape")  # nothing left to undo: nothing happens
+        assert t.row_count == 24 and not t.marks
 
 
 async def test_quit_key_exits(sim):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from textual.widgets import Button, DataTable, Input, RadioButton
 
 from hsnap_tui.core.jobs import JobState
-from hsnap_tui.ui.format import ago
+from hsnap_tui.ui.format import short_ago
 from hsnap_tui.ui.screens.activity import ActivityScreen
 from hsnap_tui.ui.screens.confirm import ConfirmScreen
 from hsnap_tui.ui.screens.snapshot_dialog import SnapshotDialog
@@ -76,7 +76,7 @@ async def test_snapshot_the_highlighted_server_and_watch_it_finish(sim):
         image = app.fleet.snapshots_of(web)[0]
         assert image.id == job.image_id and image.status == "available"
         assert app.fleet.last_snapshot(web) == image.created
-        assert row_of(app, web)["last_snapshot"] == ago(image.created, sim.clock.now())
+        assert row_of(app, web)["last_snapshot"] == short_ago(image.created, sim.clock.now())
         assert any("done" in n.message for n in app._notifications)
         assert len(posts(sim)) == 1
         # … then leaves the panel

@@ -71,7 +71,8 @@ async def servers_marked_sorted(pilot, sim) -> None:
 async def servers_filter_bad_selector(pilot, sim) -> None:
     await pilot.press("slash")
     no_blink(pilot)
-    await pilot.press(*"role in (db")
+    # a good selector, then one that does not parse: the table keeps the good one
+    await pilot.press(*"role=db,env in (prod")
 
 
 async def servers_stale(pilot, sim) -> None:

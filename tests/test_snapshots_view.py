@@ -9,11 +9,14 @@ from textual.widgets import Button, DataTable, Input
 
 from hsnap_tui.core.audit import AuditLog
 from hsnap_tui.core.retention import plan_retention
+from hsnap_tui.ui.format import size_gb
 from hsnap_tui.ui.screens.confirm import ConfirmScreen
+from hsnap_tui.ui.screens.details import ServerDetailsScreen
 from hsnap_tui.ui.screens.retention import RetentionScreen
 from hsnap_tui.ui.screens.snapshots import SnapshotsScreen
+from hsnap_tui.ui.widgets.filter_bar import FilterBar
 from tests.conftest import make_app, poll, settle
-from tests.test_servers_view import plain
+from tests.test_servers_view import assert_nothing_cut, escape_does, plain, screen_lines
 
 
 def sim_snapshots(sim):
@@ -24,9 +27,14 @@ def deletes(sim):
     return [r for r in sim.requests() if r["method"] == "DELETE"]
 
 
-def rows(app) -> list[list[str]]:
+def rows(app) -> list[dict[str, str]]:
+    """The rows as shown, by column key (only the columns that fit are there)."""
     table = app.screen.query_one("#snapshots", DataTable)
-    return [[str(c) for c in table.get_row(row.key)] for row in table.ordered_rows]
+    keys = [c.key.value for c in table.ordered_columns]
+    return [
+        dict(zip(keys, (str(c) for c in table.get_row(row.key)), strict=True))
+        for row in table.ordered_rows
+    ]
 
 
 def plan_rows(table: DataTable) -> list[dict[str, str]]:
@@ -58,13 +66,15 @@ async def test_lists_every_snapshot_newest_first(make_sim):
         await open_view(pilot)
         listed = rows(app)
         expected = sorted(sim_snapshots(sim), key=lambda i: (i["created"], i["id"]), reverse=True)
-        assert [r[1] for r in listed] == [str(i["id"]) for i in expected]
+        assert [r["id"] for r in listed] == [str(i["id"]) for i in expected]
         first = listed[0]
-        assert first[0] == "db-prod-01-pre-migration" and first[6] == "creating"
-        orphan = next(r for r in listed if r[0].startswith("legacy-app"))
-        assert orphan[2].endswith("(deleted)")  # the source server is gone, its name stays
-        assert any(r[7] == "🛡 yes" for r in listed)
-        assert "managed-by=hsnap" in listed[1][8]
+        assert first["description"] == "db-prod-01-pre-migration"
+        assert first["status"] == "creating"
+        orphan = next(r for r in listed if r["description"].startswith("legacy-app"))
+        # the source server is gone, its name stays
+        assert orphan["server"].endswith("(deleted)")
+        assert any(r["protected"] == "🛡 yes" for r in listed)
+        assert "managed-by=hsnap" in listed[1]["labels"]
         table = app.screen.query_one("#snapshots", DataTable)
         assert f"Snapshots {len(expected)}/{len(expected)}" in table.border_title
         sim.clear_requests()
@@ -78,13 +88,13 @@ async def test_filter_by_text_and_label_selector(sim):
     async with app.run_test(size=(160, 40)) as pilot:
         await open_view(pilot)
         await pilot.press("slash")
-        field = app.screen.query_one("#snapshots-filter-input", Input)
+        field = app.screen.query_one(FilterBar).input
         field.value = "managed-by=hsnap"
         await pilot.pause()
-        assert rows(app) and all("managed-by=hsnap" in r[8] for r in rows(app))
+        assert rows(app) and all("managed-by=hsnap" in r["labels"] for r in rows(app))
         field.value = "before upgrade"
         await pilot.pause()
-        assert rows(app) and all(r[0].startswith("before upgrade") for r in rows(app))
+        assert rows(app) and all(r["description"].startswith("before upgrade") for r in rows(app))
         await pilot.press("escape")
         assert len(rows(app)) == len(sim_snapshots(sim))
 
@@ -109,7 +119,7 @@ async def test_delete_asks_then_sends_one_delete(sim, tmp_path):
         await settle(pilot)
         assert [r["path"] for r in deletes(sim)] == [f"/v1/images/{target['id']}"]
         assert target["id"] not in sim.world.images
-        assert str(target["id"]) not in [r[1] for r in rows(app)]
+        assert str(target["id"]) not in [r["id"] for r in rows(app)]
         [entry] = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
         assert entry["method"] == "DELETE" and entry["outcome"] == "204 deleted"
         assert entry["request_id"] == deletes(sim)[0]["correlation_id"]
@@ -321,3 +331,187 @@ async def test_read_only_keys_say_why_and_the_retention_preview_still_works(make
         assert screen.plan is not None and screen.plan.delete
         assert screen.query_one("#retention-apply", Button).disabled  # … its apply does not
     assert [r for r in sim.requests() if r["method"] != "GET"] == []
+
+
+# ---- the navigation model and 80x24 -------------------------------------------------
+
+ALWAYS = ["description", "server", "created", "size", "status"]
+
+
+def snapshots_table(app) -> DataTable:
+    return app.screen.query_one("#snapshots", DataTable)
+
+
+async def test_80x24_keeps_what_a_decision_needs_and_cuts_nothing_mid_word(make_sim):
+    sim = make_sim(scenario="demo")
+    app = make_app(sim)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_view(pilot)
+        table = snapshots_table(app)
+        assert [c.key.value for c in table.ordered_columns] == ALWAYS
+        assert_nothing_cut(table)
+        header = screen_lines(app)[2].strip("│ ")
+        assert header.split() == ["Description", "Server", "Created▼", "Size", "Status"]
+        by_id = {s.id: s for s in app.fleet.snapshots}
+        shortened = 0
+        for row in table.ordered_rows:
+            snapshot = by_id[int(row.key.value)]
+            shown = dict(zip(ALWAYS, (str(c) for c in table.get_row(row.key)), strict=True))
+            assert shown["size"] == size_gb(snapshot.image_size_gb)  # whole: not `160.0 G`
+            assert shown["status"] == snapshot.status
+            assert shown["server"].startswith(snapshot.server_name)
+            assert shown["created"].endswith(" ago")
+            description = shown["description"]
+            if description != snapshot.description:
+                # shortened at a word boundary, and says so
+                shortened += 1
+                kept = description.removesuffix("…")
+                assert description.endswith("…") and snapshot.description.startswith(kept)
+                assert snapshot.description[len(kept)] in " -_./"
+        assert shortened, "the demo's long descriptions do not fit 80 columns whole"
+        # wider: the dropped columns come back, last dropped first
+        await pilot.resize_terminal(120, 24)
+        await pilot.pause()
+        assert [c.key.value for c in table.ordered_columns] == [*ALWAYS, "protected", "id"]
+        assert_nothing_cut(table)
+        await pilot.resize_terminal(160, 24)
+        await pilot.pause()
+        assert [c.key.value for c in table.ordered_columns][-1] == "labels"
+        assert all(r["description"] == by_id[int(r["id"])].description for r in rows(app))
+
+
+async def test_navigation_sort_and_enter(make_sim):
+    sim = make_sim(scenario="demo")
+    app = make_app(sim)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_view(pilot)
+        table = snapshots_table(app)
+        count = table.row_count
+        await pilot.press("j", "j", "down", "k")
+        assert table.cursor_row == 2
+        await pilot.press("G")
+        assert table.cursor_row == count - 1
+        await pilot.press("g")
+        assert table.cursor_row == 0
+        await pilot.press("end", "home", "pagedown")
+        assert 10 < table.cursor_row < count - 1
+        await pilot.press("pageup")
+        assert table.cursor_row == 0
+
+        def headers() -> list[str]:
+            return [c.label.plain for c in table.ordered_columns]
+
+        def created() -> list[float]:
+            by_id = {str(s.id): s for s in app.fleet.snapshots}
+            return [by_id[row.key.value].created for row in table.ordered_rows]
+
+        assert headers()[2] == "Created▼" and "sort: created ▼" in table.border_title
+        assert created() == sorted(created(), reverse=True)  # newest first
+        await pilot.press("O")
+        assert headers()[2] == "Created▲" and "sort: created ▲" in table.border_title
+        assert created() == sorted(created())
+        await pilot.press("o")
+        assert headers()[1:3] == ["Server▲", "Created"]
+        servers = [r["server"].lower() for r in rows(app)]
+        assert servers == sorted(servers)
+        await pilot.press("o")
+        assert headers()[3] == "Size▼" and "sort: size ▼" in table.border_title
+        sizes = [s.image_size_gb or 0 for s in app.fleet.snapshots]
+        by_id = {str(s.id): s for s in app.fleet.snapshots}
+        shown = [by_id[row.key.value].image_size_gb or 0 for row in table.ordered_rows]
+        assert shown == sorted(sizes, reverse=True)
+        await pilot.press("o", "o")
+        assert headers()[4] == "Status▲" and "sort: status ▲" in table.border_title
+        await pilot.press("o")  # round again
+        assert headers()[2] == "Created▼"
+        # enter: the highlighted snapshot's server
+        made_from = next(
+            s for s in app.fleet.snapshots if s.server_id in app.fleet.servers and s.created
+        )
+        table.move_cursor(row=table.get_row_index(str(made_from.id)))
+        await pilot.press("enter")
+        assert isinstance(app.screen, ServerDetailsScreen)
+        assert app.screen.server_id == made_from.server_id
+        await pilot.press("escape")
+        assert isinstance(app.screen, SnapshotsScreen)
+        orphan = next(s for s in app.fleet.snapshots if s.server_id not in app.fleet.servers)
+        table.move_cursor(row=table.get_row_index(str(orphan.id)))
+        await pilot.press("enter")
+        assert isinstance(app.screen, SnapshotsScreen)
+        said = [n.message for n in app._notifications]
+        assert said[-1] == f"{orphan.server_name} has been deleted: no details to show."
+
+
+async def test_escape_clears_the_filter_and_says_so(make_sim):
+    sim = make_sim(scenario="demo")
+    app = make_app(sim)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_view(pilot)
+        table = snapshots_table(app)
+        everything = table.row_count
+        assert escape_does(app) is None
+        await pilot.press("slash", *"before upgrade")
+        assert escape_does(app) == "Clear filter"
+        assert 0 < table.row_count < everything
+        await pilot.press("enter")  # closes the bar, the filter stays
+        assert table.has_focus and 0 < table.row_count < everything
+        assert "Clear filter" in screen_lines(app)[-1]
+        await pilot.press("escape")
+        assert table.row_count == everything
+        assert escape_does(app) is None
+
+
+async def test_one_filter_rule_in_both_views(make_sim):
+    """The same text means the same in Servers and Snapshots: a label selector iff it
+    has one of `=!()`; a bad one is said in the bar and the last good filter stays."""
+    from hsnap_tui.core.labels import LabelError, parse_selector
+
+    sim = make_sim(scenario="demo")
+    app = make_app(sim)
+    bad = "env in (prod"
+    try:
+        parse_selector(bad)
+    except LabelError as exc:
+        reason = str(exc)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await poll(pilot)
+        for view in ("1", "2"):
+            await pilot.press(view)
+            bar = app.screen.query_one(FilterBar)
+            table = app.screen.query_one("#servers" if view == "1" else "#snapshots", DataTable)
+            await pilot.press("slash", *"prod")  # text: in names (and descriptions)
+            good = [row.key.value for row in table.ordered_rows]
+            assert good and bar.filter.selector is None
+            bar.input.value = bad
+            await pilot.pause()
+            assert bar.message == reason
+            assert reason in "\n".join(screen_lines(app))
+            assert [row.key.value for row in table.ordered_rows] == good
+            bar.input.value = "managed-by!=hsnap"  # `!`: a selector, over the labels
+            await pilot.pause()
+            assert bar.message == "" and bar.filter.selector is not None
+            labels = {str(s.id): s.labels for s in app.fleet.servers.values()}
+            labels.update({str(s.id): s.labels for s in app.fleet.snapshots})
+            shown = [row.key.value for row in table.ordered_rows]
+            assert all(labels[key].get("managed-by") != "hsnap" for key in shown)
+            await pilot.press("escape")
+            assert not bar.display and not bar.filter
+
+
+async def test_keys_typed_in_a_burst_after_slash_go_to_the_field(make_sim):
+    """Over SSH `/web` can arrive in one read: no key may go to the table instead."""
+    from textual import events
+
+    sim = make_sim(scenario="demo")
+    app = make_app(sim)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await poll(pilot)
+        for view, text in (("1", "web"), ("2", "[/var")):
+            await pilot.press(view)
+            for char in "/" + text:
+                app.post_message(events.Key("slash" if char == "/" else char, char))
+            await pilot.pause()
+            bar = app.screen.query_one(FilterBar)
+            assert bar.input.value == text  # and a `/` in the field is text
+            await pilot.press("escape")
+            assert not bar.display

@@ -197,8 +197,48 @@ def parse_selector(selector: str) -> LabelSelector:
     return LabelSelector(tuple(requirements))
 
 
-def looks_like_selector(text: str) -> bool:
-    """True when a filter text is meant as a label selector rather than a name
-    substring: server names are hostnames, so `=`, `!`, spaces, commas and parentheses
-    can only belong to a selector."""
-    return any(char in text.strip() for char in "=! ,()")
+# A filter text with one of these is a label selector; without, a text to search for.
+SELECTOR_CHARS = "=!()"
+
+
+def is_selector(text: str) -> bool:
+    """The one rule of every filter bar: a text is a label selector iff it contains `=`,
+    `!`, `(` or `)`. Server names are hostnames and descriptions rarely hold these,
+    while every useful selector does (`env=prod`, `!team`, `role in (db,web)`) — only
+    the bare `key` form (has the label) reads as text."""
+    return any(char in text for char in SELECTOR_CHARS)
+
+
+class RowFilter:
+    """What the operator typed in a view's filter bar: a label selector (see
+    `is_selector`) or a text searched, case-insensitively, in the texts the view names
+    (a server's name; a snapshot's description and server). Build with `parse`."""
+
+    __slots__ = ("_needle", "selector", "text")
+
+    def __init__(self, text: str = "", selector: LabelSelector | None = None) -> None:
+        self.text = text
+        self.selector = selector
+        self._needle = text.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> RowFilter:
+        """LabelError, with a one-line reason, for a selector that does not parse."""
+        text = text.strip()
+        if text and is_selector(text):
+            return cls(text, parse_selector(text))
+        return cls(text)
+
+    def __bool__(self) -> bool:
+        return bool(self.text)
+
+    def __repr__(self) -> str:
+        return f"RowFilter({self.text!r})"
+
+    def matches(self, labels: Mapping[str, str] | None, *texts: str | None) -> bool:
+        if not self.text:
+            return True
+        if self.selector is not None:
+            return self.selector.matches(labels)
+        needle = self._needle
+        return any(needle in text.lower() for text in texts if text)

@@ -26,6 +26,35 @@ def _ago(seconds: int) -> str:
     return humanize.naturaltime(timedelta(seconds=seconds))
 
 
+def short_ago(timestamp: float | None, now: float, never: str = "never") -> str:
+    """`12s ago`, `5m ago`, `3h ago`, `9d ago`, `4mo ago`, `2y ago`: one unit, for table
+    columns that must fit 80 columns (`1 year, 5 months ago` would not)."""
+    if timestamp is None:
+        return never
+    return _short_ago(int(max(0.0, now - timestamp)))
+
+
+@lru_cache(maxsize=4096)
+def _short_ago(seconds: int) -> str:
+    if seconds < 1:
+        return "now"
+    for limit, unit, name in _SHORT_UNITS:
+        if seconds < limit:
+            return f"{seconds // unit}{name} ago"
+    return f"{seconds // (365 * DAY)}y ago"
+
+
+# (below this many seconds, count in this unit, named so): days up to 60 and months up
+# to 24, where one unit more would round a lot away ("1mo" for 59 days)
+_SHORT_UNITS = (
+    (60, 1, "s"),
+    (3600, 60, "m"),
+    (DAY, 3600, "h"),
+    (60 * DAY, DAY, "d"),
+    (730 * DAY, 30 * DAY, "mo"),
+)
+
+
 def duration(seconds: float | None) -> str:
     """`42s`, `2m 11s`, `1h 05m`; `-` when there is none."""
     if seconds is None:

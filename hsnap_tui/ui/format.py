@@ -5,9 +5,14 @@ from __future__ import annotations
 from rich.text import Text
 
 from hsnap_tui.core.fleet import LockState
-from hsnap_tui.core.units import absolute, ago, duration, size_gb
+from hsnap_tui.core.units import DAY, absolute, ago, duration, short_ago, size_gb
 
 LOCK_GLYPH = "🔒"
+# A server whose last snapshot is at least this old stands out in the Servers view.
+OLD_SNAPSHOT_AGE = 7 * DAY
+# Bold as well as coloured: they still stand out under NO_COLOR.
+NEVER_SNAPSHOTTED_STYLE = "bold red"
+OLD_SNAPSHOT_STYLE = "bold yellow"
 
 
 def literal(value: object) -> object:
@@ -42,4 +47,21 @@ def lock_text(lock: LockState) -> Text:
     return Text(f"{LOCK_GLYPH} {lock.label()}", style=style)
 
 
-__all__ = ["absolute", "ago", "duration", "literal", "lock_text", "size_gb", "status_text"]
+def last_snapshot_cell(last: float | None, now: float) -> tuple[str, str]:
+    """(text, style) of a server's last snapshot age: `never` and an old one stand out."""
+    if last is None:
+        return ("never", NEVER_SNAPSHOTTED_STYLE)
+    return (short_ago(last, now), OLD_SNAPSHOT_STYLE if now - last >= OLD_SNAPSHOT_AGE else "")
+
+
+__all__ = [
+    "absolute",
+    "ago",
+    "duration",
+    "last_snapshot_cell",
+    "literal",
+    "lock_text",
+    "short_ago",
+    "size_gb",
+    "status_text",
+]

@@ -6,21 +6,22 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Footer
 
 from hsnap_tui.core.fleet import FleetState
 from hsnap_tui.core.jobs import Job
 from hsnap_tui.core.models import Action
 from hsnap_tui.ui.screens.snapshot_dialog import SnapshotDialog, SnapshotRequest
+from hsnap_tui.ui.widgets.filter_bar import FilterBar
 from hsnap_tui.ui.widgets.jobs_panel import JobsPanel
 from hsnap_tui.ui.widgets.server_table import ServerTable
 from hsnap_tui.ui.widgets.status_bar import StatusBar
 
 
 class ServersScreen(Screen):
-    # most used first: on a narrow footer the last ones are cut
+    # most used first: on a narrow footer the last ones are cut. Moving, sorting and
+    # `enter` are the table's (NavTable: `table.*`).
     BINDINGS = [
         Binding(
             "s",
@@ -28,6 +29,23 @@ class ServersScreen(Screen):
             "Snapshot",
             id="servers.snapshot",
             tooltip="Snapshot the highlighted server, or all marked ones",
+        ),
+        # escape undoes one thing a press: the filter first, then the marks (check_action
+        # hides the one that does not apply, so the footer says what escape will do); early
+        # in the footer, which cuts the last ones at 80 columns
+        Binding(
+            "escape",
+            "clear_filter",
+            "Clear filter",
+            id="servers.clear_filter",
+            tooltip="Close the filter bar and show every server (the marks stay)",
+        ),
+        Binding(
+            "escape",
+            "clear_marks",
+            "Clear marks",
+            id="servers.clear_marks",
+            tooltip="Unmark every server",
         ),
         Binding(
             "i",
@@ -41,6 +59,9 @@ class ServersScreen(Screen):
             "filter",
             "Filter",
             id="servers.filter",
+            # checked when the key arrives, not in the table's queue: the keys typed
+            # right after `/` (a burst, over SSH) then go to the field, none to the table
+            priority=True,
             tooltip="Filter by name, or by a label selector such as env=prod",
         ),
         Binding(
@@ -48,36 +69,20 @@ class ServersScreen(Screen):
             "toggle_mark",
             "Mark",
             id="servers.mark",
-            tooltip="Mark or unmark the highlighted server",
-        ),
-        Binding(
-            "o",
-            "cycle_sort",
-            "Sort",
-            id="servers.sort",
-            tooltip="Sort by the next column: name, status, lock, location, last snapshot, type",
-        ),
-        Binding(
-            "escape", "clear", "Clear", id="servers.clear", tooltip="Clear the filter and the marks"
+            # moving on lets space space space mark a run of servers
+            tooltip="Mark or unmark the highlighted server, and move to the next one",
         ),
     ]
 
-    _filter_problem: str | None = None
-
     def compose(self) -> ComposeResult:
         yield StatusBar(self.app.status_text, id="status")
-        with Vertical(id="filter-bar"):
-            yield Input(
-                placeholder="name or label selector (env=prod, role in (db,web))", id="filter-input"
-            )
-            yield Static("", id="filter-error")
+        yield FilterBar("name or label selector (env=prod, role in (db,web))", id="filter-bar")
         yield ServerTable(id="servers")
         yield JobsPanel(id="jobs-panel")
         yield Footer()
 
     def on_mount(self) -> None:
         self.app.views.add(self)
-        self.query_one("#filter-bar").display = False
         self.table.focus()
         self.fleet_changed(self.app.fleet, self.app.now())
         self.jobs_changed(self.app.all_jobs(), self.app.now())
@@ -89,6 +94,7 @@ class ServersScreen(Screen):
         """Another project: its own column widths, no marks from the last one."""
         self.table.reset_layout()
         self._update_title()
+        self._escape_changed()
 
     def jobs_changed(self, jobs: list[Job], now: float) -> None:
         self.query_one(JobsPanel).show_jobs(jobs, now)
@@ -105,51 +111,65 @@ class ServersScreen(Screen):
         table = self.table
         parts = [
             f"Servers {table.visible_count}/{len(table.fleet.servers)}",
-            f"sort: {table.sort_name}",
+            f"sort: {table.sort_name} {table.sort_arrow()}",
         ]
         if table.filter:
             parts.append(f"filter: {table.filter.text}")
         if table.marks:
             parts.append(f"marked: {len(table.marks)}")
-        table.border_title = " · ".join(parts)
+        table.border_title = Text(" · ".join(parts))  # plain: a filter `[/var` is no markup
 
     # ---- actions --------------------------------------------------------------------
 
+    @property
+    def filter_bar(self) -> FilterBar:
+        return self.query_one(FilterBar)
+
     def action_filter(self) -> None:
-        bar = self.query_one("#filter-bar")
-        bar.display = True
-        field = self.query_one("#filter-input", Input)
-        field.value = self.table.filter.text
-        # focus now, not after this message: keys typed right after `/` go to the field
-        self.set_focus(field)
+        self.filter_bar.open()
+        self._escape_changed()
 
-    @on(Input.Changed, "#filter-input")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        problem = self.table.set_filter(event.value)
-        self._filter_problem = problem
-        self.query_one("#filter-error", Static).update(Text(problem or ""))
-        self.query_one("#filter-input").set_class(problem is not None, "-invalid")
+    def on_filter_bar_changed(self, event: FilterBar.Changed) -> None:
+        self.table.apply_filter(event.filter)
         self._update_title()
+        self._escape_changed()
 
-    @on(Input.Submitted, "#filter-input")
-    def _filter_submitted(self) -> None:
-        if self._filter_problem is None:
-            self.query_one("#filter-bar").display = False
-            self.table.focus()
-
-    def action_clear(self) -> None:
-        self.query_one("#filter-input", Input).value = ""
-        self.query_one("#filter-error", Static).update("")
-        self._filter_problem = None
-        self.query_one("#filter-bar").display = False
-        self.table.set_filter("")
-        self.table.clear_marks()
+    def on_filter_bar_closed(self) -> None:
         self.table.focus()
+        self._escape_changed()
+
+    def on_nav_table_sort_changed(self) -> None:
         self._update_title()
 
-    def action_cycle_sort(self) -> None:
-        self.table.cycle_sort()
+    def _filtering(self) -> bool:
+        bar = self.filter_bar
+        return bar.is_open or bool(bar.filter)
+
+    _escape_shown: str | None = None
+
+    def _escape_changed(self) -> None:
+        """Have the footer say what escape does now — only when that changed: redrawing
+        the footer on every filter keystroke would slow typing at 1000 servers."""
+        step = self._escape_step()
+        if step != self._escape_shown:
+            self._escape_shown = step
+            self.refresh_bindings()
+
+    def _escape_step(self) -> str | None:
+        """What escape undoes now: "filter", then "marks", else None."""
+        if not self.is_mounted:
+            return None
+        if self._filtering():
+            return "filter"
+        return "marks" if self.table.marks else None
+
+    def action_clear_filter(self) -> None:
+        self.filter_bar.clear()
+
+    def action_clear_marks(self) -> None:
+        self.table.clear_marks()
         self._update_title()
+        self._escape_changed()
 
     def action_toggle_mark(self) -> None:
         server_id = self.table.highlighted_server_id
@@ -157,6 +177,7 @@ class ServersScreen(Screen):
             self.table.toggle_mark(server_id)
             self.table.action_cursor_down()
             self._update_title()
+            self._escape_changed()
 
     def action_details(self) -> None:
         server_id = self.table.highlighted_server_id
@@ -168,6 +189,12 @@ class ServersScreen(Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "snapshot" and self.app.read_only:
             return None  # shown greyed out: read-only sessions send nothing that changes
+        if action == "filter":  # a `/` typed into the field is text
+            return not (self.is_mounted and self.focused is self.filter_bar.input)
+        if action == "clear_filter":
+            return self._escape_step() == "filter"
+        if action == "clear_marks":
+            return self._escape_step() == "marks"
         return True
 
     def action_inspect(self) -> None:
@@ -227,8 +254,7 @@ class ServersScreen(Screen):
         def confirmed(request: SnapshotRequest | None) -> None:
             if request is not None:
                 self.app.submit_snapshots(request)
-                table.clear_marks()
-                self._update_title()
+                self.action_clear_marks()
 
         self.app.push_screen(SnapshotDialog(servers, locked), confirmed)
 

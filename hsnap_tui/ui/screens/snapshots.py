@@ -8,102 +8,107 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
-from textual.coordinate import Coordinate
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Footer
 
 from hsnap_tui.core.deletion import deletion_problem
 from hsnap_tui.core.fleet import FleetState
-from hsnap_tui.core.labels import LabelError, parse_selector
+from hsnap_tui.core.labels import RowFilter
 from hsnap_tui.core.models import Snapshot
-from hsnap_tui.ui.format import ago, size_gb
+from hsnap_tui.ui.format import ago, short_ago, size_gb
 from hsnap_tui.ui.screens.confirm import ConfirmScreen
+from hsnap_tui.ui.widgets.filter_bar import FilterBar
 from hsnap_tui.ui.widgets.status_bar import StatusBar
-from hsnap_tui.ui.widgets.tables import fill_table
+from hsnap_tui.ui.widgets.tables import Column, FittedTable
 
+# What a delete or keep decision reads (which snapshot, of which server, how old, how
+# big, whether it is ready) always stays; the rest drops from the right as the terminal
+# narrows: labels first (the widest; the filter finds by them), the disk size of the
+# source server next (the image's own size is there), then the ID (`d` and `enter` work
+# on the row; it is for typing hcloud commands), and protection last (it decides
+# whether `d` can delete, and `d` says so anyway). A long description is shortened at
+# a word boundary when even that is not enough.
 COLUMNS = (
-    "description",
-    "id",
-    "server",
-    "created",
-    "size",
-    "disk",
-    "status",
-    "protected",
-    "labels",
+    Column("description", "Description", shrink=True),
+    Column("server", "Server"),
+    Column("created", "Created"),
+    Column("size", "Size"),
+    Column("status", "Status"),
+    Column("protected", "Protected", drop_rank=4),
+    Column("id", "ID", drop_rank=3),
+    Column("disk", "Disk", drop_rank=2),
+    Column("labels", "Labels", drop_rank=1),
 )
-LABELS = ("Description", "ID", "Server", "Created", "Size", "Disk", "Status", "Protected", "Labels")
 
-SORTS: dict[str, Callable[[Snapshot], tuple]] = {
-    "created": lambda s: (-(s.created or 0.0), -s.id),
-    "server": lambda s: (s.server_name or "", -(s.created or 0.0)),
-    "size": lambda s: (-(s.image_size_gb or 0.0), -s.id),
-    "description": lambda s: (s.description, -s.id),
+
+def _created(s: Snapshot) -> tuple[float, int]:
+    return (s.created or 0.0, s.id)
+
+
+# column key → (sort key, natural direction: descending); `o` cycles in this order. Ties
+# stay newest first whichever the direction.
+SORTS: dict[str, tuple[Callable[[Snapshot], object], bool]] = {
+    "created": (_created, True),
+    "server": (lambda s: (s.server_name or "").lower(), False),
+    "size": (lambda s: s.image_size_gb or 0.0, True),
+    "description": (lambda s: s.description.lower(), False),
+    "status": (lambda s: s.status, False),
 }
 STATUS_STYLES = {"available": "green", "creating": "yellow", "unavailable": "red"}
 
 
-class SnapshotFilter:
-    """A label selector when the text reads as one, else text in the description or
-    server name (descriptions have spaces, so anything that is not a selector is text).
-    `note` says why a selector-looking text is searched as text."""
-
-    def __init__(self, text: str = "") -> None:
-        self.text = text.strip()
-        self.selector = None
-        self.note: str | None = None
-        if self.text and any(ch in self.text for ch in "=!()"):
-            try:
-                self.selector = parse_selector(self.text)
-            except LabelError as exc:
-                self.note = f"searching as text — not a label selector: {exc}"
-
-    def matches(self, snapshot: Snapshot) -> bool:
-        if not self.text:
-            return True
-        if self.selector is not None:
-            return self.selector.matches(snapshot.labels)
-        needle = self.text.lower()
-        return (
-            needle in snapshot.description.lower() or needle in (snapshot.server_name or "").lower()
-        )
-
-
 def snapshot_row(snapshot: Snapshot, now: float, servers: set[int]) -> tuple:
+    """The cells, in COLUMNS order."""
     server = Text(snapshot.server_name or "—")
     if snapshot.server_id is not None and snapshot.server_id not in servers:
         server.append(" (deleted)", style="dim")
     labels = ", ".join(f"{k}={v}" for k, v in sorted(snapshot.labels.items()))
     return (
         snapshot.description,
-        str(snapshot.id),
         server,
-        ago(snapshot.created, now, "—"),
+        short_ago(snapshot.created, now, "—"),
         size_gb(snapshot.image_size_gb),
-        size_gb(snapshot.disk_size_gb),
         Text(snapshot.status, style=STATUS_STYLES.get(snapshot.status, "")),
         Text("🛡 yes", style="bold") if snapshot.protected else "",
+        str(snapshot.id),
+        size_gb(snapshot.disk_size_gb),
         labels,
     )
 
 
+def sorted_snapshots(
+    snapshots: list[Snapshot], row_filter: RowFilter, column: str, descending: bool
+) -> list[Snapshot]:
+    matches = row_filter.matches
+    shown = [s for s in snapshots if matches(s.labels, s.description, s.server_name)]
+    shown.sort(key=_created, reverse=True)
+    key, _ = SORTS[column]
+    if key is not _created:
+        shown.sort(key=key, reverse=descending)  # stable: ties stay newest first
+    elif not descending:
+        shown.reverse()
+    return shown
+
+
 class SnapshotsScreen(Screen):
+    # Moving, sorting and `enter` are the table's (NavTable: `table.*`).
     BINDINGS = [
         Binding(
             "slash",
             "filter",
             "Filter",
             id="snapshots.filter",
+            # checked when the key arrives, not in the table's queue: the keys typed
+            # right after `/` (a burst, over SSH) then go to the field, none to the table
+            priority=True,
             tooltip="Filter by description or server, or a label selector",
         ),
-        Binding("escape", "clear", "Clear", id="snapshots.clear", tooltip="Clear the filter"),
         Binding(
-            "o",
-            "cycle_sort",
-            "Sort",
-            id="snapshots.sort",
-            tooltip="Sort by created, server, size or description",
+            "escape",
+            "clear_filter",
+            "Clear filter",
+            id="snapshots.clear_filter",
+            tooltip="Close the filter bar and show every snapshot",
         ),
         Binding(
             "d",
@@ -123,43 +128,51 @@ class SnapshotsScreen(Screen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.filter = SnapshotFilter()
-        self.sort_name = "created"
         self._rows: dict[str, tuple] = {}
         self._behind = False
-        self._order: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield StatusBar(self.app.status_text, id="status")
-        with Vertical(id="snapshots-filter-bar"):
-            yield Input(
-                placeholder="text, or a label selector (managed-by=hsnap)",
-                id="snapshots-filter-input",
-            )
-            yield Static(id="snapshots-filter-error")
-        yield DataTable(id="snapshots", cursor_type="row", zebra_stripes=True)
+        yield FilterBar("text, or a label selector (managed-by=hsnap)", id="snapshots-filter-bar")
+        yield FittedTable(
+            id="snapshots",
+            sorts={key: descending for key, (_, descending) in SORTS.items()},
+            sort_column="created",
+            open_label="Server",
+            open_tooltip="Details of the highlighted snapshot's server",
+            zebra_stripes=True,
+        )
         yield Footer()
 
     def on_mount(self) -> None:
         self.app.views.add(self)
-        table = self.table
-        self.query_one("#snapshots-filter-bar").display = False
-        table.focus()
+        self.table.focus()
         self.fleet_changed(self.app.fleet, self.app.now())
 
     def on_unmount(self) -> None:
         self.app.views.discard(self)
 
     @property
-    def table(self) -> DataTable:
-        return self.query_one("#snapshots", DataTable)
+    def table(self) -> FittedTable:
+        return self.query_one("#snapshots", FittedTable)
+
+    @property
+    def filter_bar(self) -> FilterBar:
+        return self.query_one(FilterBar)
+
+    @property
+    def filter(self) -> RowFilter:
+        return self.filter_bar.filter
+
+    @property
+    def sort_name(self) -> str:
+        return self.table.sort_column or "created"
 
     @property
     def highlighted(self) -> Snapshot | None:
-        table = self.table
-        if table.row_count == 0:
+        key = self.table.cursor_key
+        if key is None:
             return None
-        key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
         return next((s for s in self.app.fleet.snapshots if str(s.id) == key), None)
 
     def on_screen_resume(self) -> None:
@@ -172,76 +185,87 @@ class SnapshotsScreen(Screen):
             self._behind = True
             return
         self._behind = False
-        shown = sorted(
-            (s for s in fleet.snapshots if self.filter.matches(s)), key=SORTS[self.sort_name]
-        )
+        table = self.table
+        shown = sorted_snapshots(fleet.snapshots, self.filter, self.sort_name, table.descending)
         servers = set(fleet.servers)
         rows = {str(s.id): snapshot_row(s, now, servers) for s in shown}
-        order = list(rows)
-        if rows == self._rows and order == self._order:
-            return
-        table = self.table
-        cursor_key = None
-        if table.row_count:
-            cursor_key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key
-        with self.app.batch_update():
-            fill_table(table, list(zip(COLUMNS, LABELS, strict=True)), list(rows.items()))
-            if cursor_key is not None and cursor_key.value in rows:
-                table.move_cursor(row=table.get_row_index(cursor_key), animate=False)
-        self._rows, self._order = rows, order
+        if list(rows.items()) != list(self._rows.items()):
+            table.show(COLUMNS, list(rows.items()))
+            self._rows = rows
         total = sum(s.image_size_gb or 0 for s in fleet.snapshots)
         parts = [
             f"Snapshots {len(rows)}/{len(fleet.snapshots)}",
             f"{size_gb(total)} stored",
-            f"sort: {self.sort_name}",
+            f"sort: {self.sort_name} {table.sort_arrow()}",
         ]
-        if self.filter.text:
+        if self.filter:
             parts.append(f"filter: {self.filter.text}")
-        table.border_title = " · ".join(parts)
+        table.border_title = Text(" · ".join(parts))  # plain: a filter `[/var` is no markup
 
     def _reshow(self) -> None:
         self._rows = {}
         self.fleet_changed(self.app.fleet, self.app.now())
 
-    # ---- filter and sort ------------------------------------------------------------
+    # ---- filter, sort, enter --------------------------------------------------------
 
     def action_filter(self) -> None:
-        self.query_one("#snapshots-filter-bar").display = True
-        field = self.query_one("#snapshots-filter-input", Input)
-        field.value = self.filter.text
-        self.set_focus(field)  # at once: keys typed right after `/` go to the field
+        self.filter_bar.open()
+        self._escape_changed()
 
-    @on(Input.Changed, "#snapshots-filter-input")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        self.filter = SnapshotFilter(event.value)
-        note = self.filter.note
-        self.query_one("#snapshots-filter-error", Static).update(
-            Text(note, style="yellow") if note else ""
-        )
+    def on_filter_bar_changed(self) -> None:
         self._reshow()
+        self._escape_changed()
 
-    @on(Input.Submitted, "#snapshots-filter-input")
-    def _filter_submitted(self) -> None:
-        self.query_one("#snapshots-filter-bar").display = False
+    def on_filter_bar_closed(self) -> None:
         self.table.focus()
+        self._escape_changed()
 
-    def action_clear(self) -> None:
-        self.filter = SnapshotFilter()
-        self.query_one("#snapshots-filter-input", Input).value = ""
-        self.query_one("#snapshots-filter-bar").display = False
-        self.table.focus()
+    _escape_shown = False
+
+    def _escape_changed(self) -> None:
+        """Have the footer say whether escape clears a filter, when that changed."""
+        filtering = self._filtering()
+        if filtering != self._escape_shown:
+            self._escape_shown = filtering
+            self.refresh_bindings()
+
+    def _filtering(self) -> bool:
+        if not self.is_mounted:
+            return False
+        bar = self.filter_bar
+        return bar.is_open or bool(bar.filter)
+
+    def action_clear_filter(self) -> None:
+        self.filter_bar.clear()
+
+    def on_nav_table_sort_changed(self) -> None:
         self._reshow()
 
-    def action_cycle_sort(self) -> None:
-        names = list(SORTS)
-        self.sort_name = names[(names.index(self.sort_name) + 1) % len(names)]
-        self._reshow()
+    @on(DataTable.RowSelected, "#snapshots")
+    def _open_server(self) -> None:
+        snapshot = self.highlighted
+        if snapshot is None:
+            return
+        if snapshot.server_id is None:
+            self.notify("This snapshot names no server it was made from.", timeout=4)
+            return
+        if snapshot.server_id not in self.app.fleet.servers:
+            name = snapshot.server_name or f"Server {snapshot.server_id}"
+            self.notify(f"{name} has been deleted: no details to show.", timeout=4)
+            return
+        from hsnap_tui.ui.screens.details import ServerDetailsScreen
+
+        self.app.push_screen(ServerDetailsScreen(snapshot.server_id))
 
     # ---- delete and retention -------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "delete" and getattr(self.app, "read_only", False):
             return None  # greyed out; the retention preview works, only its apply does not
+        if action == "filter":  # a `/` typed into the field is text
+            return not (self.is_mounted and self.focused is self.filter_bar.input)
+        if action == "clear_filter":
+            return self._filtering()
         return True
 
     def action_delete(self) -> None:

@@ -116,7 +116,9 @@ class NavTable(DataTable):
     def action_cycle_sort(self) -> None:
         if not self.sorts:
             return
-        keys = list(self.sorts)
+        # only the columns on screen: an order by a column the operator cannot see
+        # would look random (a narrow terminal drops columns)
+        keys = [key for key in self.sorts if key in self.columns] or list(self.sorts)
         at = keys.index(self.sort_column) if self.sort_column in keys else -1
         self.sort_column = keys[(at + 1) % len(keys)]
         self.sort_reverse = False

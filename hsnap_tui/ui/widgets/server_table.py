@@ -9,42 +9,36 @@ from typing import Any
 
 from rich.cells import cell_len as cell_length
 from rich.text import Text
-from textual.binding import Binding
-from textual.coordinate import Coordinate
-from textual.widgets import DataTable
 from textual.widgets.data_table import Column as DataTableColumn
 from textual.widgets.data_table import ColumnKey
 
 from hsnap_tui.core.fleet import NO_LOCK, FleetState, LockState
-from hsnap_tui.core.labels import LabelError, looks_like_selector, parse_selector
+from hsnap_tui.core.labels import LabelError, RowFilter
 from hsnap_tui.core.models import Server
-from hsnap_tui.ui.format import ago, lock_text, status_text
+from hsnap_tui.ui.format import last_snapshot_cell, lock_text, status_text
+from hsnap_tui.ui.widgets.nav_table import NavTable
+from hsnap_tui.ui.widgets.tables import SCROLLBAR, Column, fit_columns
 
 Cell = tuple[str, str]  # (text, style): compared to find the cells that changed
 
-
-@dataclass(frozen=True)
-class Column:
-    key: str
-    label: str
-    width: int | None = None  # fixed width; None sizes to content
-    drop_rank: int | None = None  # dropped on narrow screens, lowest first; None: never
-
-
+# What a snapshot decision needs (name, status, lock, age of the last snapshot) always
+# stays, left; the rest drop from the right as the terminal narrows: the address first
+# (the widest, and the name already says which server it is; details show it), then
+# the location, then the type (it sizes the disk, so how long a snapshot takes), and
+# last the snapshot count beside the age.
 COLUMNS = (
     Column("mark", " ", 1),
     Column("name", "Name"),
-    Column("status", "Status", drop_rank=6),
+    Column("status", "Status"),
     Column("lock", "Lock", 20),
-    Column("type", "Type", drop_rank=5),
-    Column("location", "Loc", drop_rank=4),
-    Column("address", "IPv4 / IPv6", drop_rank=3),
-    Column("last_snapshot", "Last snap", drop_rank=2),
-    Column("snapshots", "Snaps", drop_rank=1),
+    Column("last_snapshot", "Last snap"),
+    Column("snapshots", "Snaps", drop_rank=4),
+    Column("type", "Type", drop_rank=3),
+    Column("location", "Loc", drop_rank=2),
+    Column("address", "IPv4 / IPv6", drop_rank=1),
 )
 COLUMN_KEYS = tuple(c.key for c in COLUMNS)
 SIZED = tuple(c.key for c in COLUMNS if c.width is None)  # sized to their widest cell
-COLUMN_PADDING = 2  # DataTable's cell_padding=1 on each side
 MARK = "●"
 # Removing a row from a DataTable renumbers every row after it (O(rows)); adding one is
 # O(1) but several times dearer. Refilling the rows beats removing them one by one when
@@ -57,16 +51,25 @@ def _lock_rank(fleet: FleetState, server: Server) -> int:
     return 0 if lock.unexplained else 1 if lock.held else 2
 
 
-# name → key function; `o` cycles through them in this order.
-SORTS: dict[str, Callable[[FleetState, Server], tuple]] = {
-    "name": lambda fleet, s: (s.name,),
-    "status": lambda fleet, s: (s.status, s.name),
-    "lock": lambda fleet, s: (_lock_rank(fleet, s), s.name),
-    "location": lambda fleet, s: (s.location, s.name),
-    "last snapshot": lambda fleet, s: (fleet.last_snapshot(s.id) or 0.0, s.name),
-    "type": lambda fleet, s: (s.server_type, s.name),
+@dataclass(frozen=True)
+class Sort:
+    column: str  # the column whose header carries the arrow
+    key: Callable[[FleetState, Server], object]  # ties stay in name order
+    descending: bool = False  # the natural direction, before `O`
+    server_only: bool = False  # reads the server's own fields only
+
+
+# name (as the border title says it) → sort; `o` cycles through them in this order.
+# Ascending last snapshot: never snapshotted first, then the oldest.
+SORTS: dict[str, Sort] = {
+    "name": Sort("name", lambda fleet, s: s.name, server_only=True),
+    "status": Sort("status", lambda fleet, s: s.status, server_only=True),
+    "lock": Sort("lock", _lock_rank),
+    "last snapshot": Sort("last_snapshot", lambda fleet, s: fleet.last_snapshot(s.id) or 0.0),
+    "type": Sort("type", lambda fleet, s: s.server_type, server_only=True),
+    "location": Sort("location", lambda fleet, s: s.location, server_only=True),
 }
-SERVER_SORTS = frozenset({"name", "status", "location", "type"})  # read the server only
+SORT_NAMES = {sort.column: name for name, sort in SORTS.items()}  # column key → name
 
 
 def server_cells(server: Server, fleet: FleetState, now: float, marked: bool) -> dict[str, Cell]:
@@ -80,7 +83,7 @@ def server_cells(server: Server, fleet: FleetState, now: float, marked: bool) ->
         "type": (server.server_type, ""),
         "location": (server.location, ""),
         "address": (server.address, "" if server.ipv4 else "italic"),
-        "last_snapshot": (ago(fleet.last_snapshot(server.id), now), ""),
+        "last_snapshot": last_snapshot_cell(fleet.last_snapshot(server.id), now),
         "snapshots": (str(fleet.snapshot_count(server.id)), ""),
     }
 
@@ -110,7 +113,7 @@ class _Row:
         last: float | None,
         count: int,
         marked: bool,
-        age: str,
+        age: Cell,
         cells: dict[str, Cell],
     ) -> None:
         self.server = server
@@ -132,29 +135,10 @@ class _Row:
         return text
 
 
-class ServerFilter:
-    """A name substring, or a label selector such as `env=prod,role in (db,web)`."""
-
-    def __init__(self, text: str = "") -> None:
-        self.text = text.strip()
-        self.selector = None
-        if self.text and looks_like_selector(self.text):
-            self.selector = parse_selector(self.text)  # LabelError for the caller
-
-    def __bool__(self) -> bool:
-        return bool(self.text)
-
-    def matches(self, server: Server) -> bool:
-        if not self.text:
-            return True
-        if self.selector is not None:
-            return self.selector.matches(server.labels)
-        return self.text.lower() in server.name.lower()
-
-
-class ServerTable(DataTable):
+class ServerTable(NavTable):
     """Shows a FleetState. `show()` touches only the cells that changed, keeps the
-    cursor on the same server and keeps the scroll position."""
+    cursor on the same server and keeps the scroll position. `o`/`O` (NavTable) sort
+    it; `enter` opens the server's details (the screen does, on RowSelected)."""
 
     DEFAULT_CSS = """
     ServerTable {
@@ -162,31 +146,25 @@ class ServerTable(DataTable):
     }
     """
 
-    BINDINGS = [
-        Binding("j", "cursor_down", "Down", show=False, id="servers.down"),
-        Binding("k", "cursor_up", "Up", show=False, id="servers.up"),
-        Binding(
-            "enter",
-            "select_cursor",
-            "Details",
-            id="servers.details",
-            tooltip="Details of the highlighted server",
-        ),
-    ]
-
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        super().__init__(
+            id=id,
+            sorts={sort.column: sort.descending for sort in SORTS.values()},
+            sort_column="name",
+            open_label="Details",
+            open_tooltip="Details of the highlighted server",
+            zebra_stripes=True,
+        )
         self.fleet = FleetState()
         self.now = 0.0
-        self.filter = ServerFilter()
-        self.sort_name = "name"
+        self.filter = RowFilter()
         self.marks: set[int] = set()
         self._shown: dict[str, _Row] = {}  # row key → row, for the rows in the table
         self._order: list[str] = []  # their keys, in the order shown
         self._rows: dict[str, _Row] = {}  # row key → row, for every server of the fleet
         self._visible: list[Server] = []  # the servers shown, in order
         # what _visible was computed from: the fleet's servers, the filter, the sort
-        self._visible_basis: tuple[object, ...] = (None, None, None)
+        self._visible_basis: tuple[object, ...] = (None, None, None, None)
         # per SIZED column: how many shown cells have each width (the widest is the width)
         self._width_counts: tuple[Counter[int], ...] = tuple(Counter() for _ in SIZED)
         self._columns_shown: tuple[str, ...] = ()
@@ -230,8 +208,13 @@ class ServerTable(DataTable):
 
     @property
     def highlighted_server_id(self) -> int | None:
-        key = self._cursor_key()
+        key = self.cursor_key
         return int(key) if key is not None else None
+
+    @property
+    def sort_name(self) -> str:
+        """The sort as the border title names it (`last snapshot`)."""
+        return SORT_NAMES[self.sort_column or "name"]
 
     @property
     def visible_ids(self) -> list[int]:
@@ -249,18 +232,18 @@ class ServerTable(DataTable):
     def set_filter(self, text: str) -> str | None:
         """Apply a filter; returns a message (and keeps the old filter) when it is bad."""
         try:
-            new = ServerFilter(text)
+            new = RowFilter.parse(text)
         except LabelError as exc:
             return str(exc)
-        self.filter = new
-        self._apply()
+        self.apply_filter(new)
         return None
 
-    def cycle_sort(self) -> str:
-        names = list(SORTS)
-        self.sort_name = names[(names.index(self.sort_name) + 1) % len(names)]
+    def apply_filter(self, row_filter: RowFilter) -> None:
+        self.filter = row_filter
         self._apply()
-        return self.sort_name
+
+    def on_nav_table_sort_changed(self) -> None:
+        self._apply()  # and on to the screen, for the border title
 
     def toggle_mark(self, server_id: int) -> None:
         self.marks ^= {server_id}
@@ -280,7 +263,8 @@ class ServerTable(DataTable):
     def _content_widths(self) -> dict[str, int]:
         """Each column's width: fixed, or its widest cell. Set explicitly on the columns
         so the layout never waits for DataTable's idle-time auto sizing."""
-        widths = {c.key: c.width or len(c.label) for c in COLUMNS}
+        # room for the sort arrow in the headers of the sortable columns
+        widths = {c.key: c.width or len(c.label) + (c.key in self.sorts) for c in COLUMNS}
         for key, counts in zip(SIZED, self._width_counts, strict=True):
             widths[key] = max(widths[key], max(counts, default=0))
         return widths
@@ -295,14 +279,8 @@ class ServerTable(DataTable):
         """The columns that fit the width, dropping from the right (by drop_rank)."""
         available = self.size.width or self.app.size.width
         if len(self._order) > max(0, self.size.height - 1):
-            available -= 2  # the vertical scrollbar, when the rows overflow
-        shown = list(COLUMNS)
-        droppable = sorted(
-            (c for c in COLUMNS if c.drop_rank is not None), key=lambda c: c.drop_rank
-        )
-        while sum(widths[c.key] + COLUMN_PADDING for c in shown) > available and droppable:
-            shown.remove(droppable.pop(0))
-        return tuple(c.key for c in shown)
+            available -= SCROLLBAR
+        return fit_columns(COLUMNS, widths, available)
 
     def _layout(self) -> tuple[tuple[str, ...], dict[str, int]]:
         widths = self._content_widths()
@@ -314,7 +292,7 @@ class ServerTable(DataTable):
         return columns, {key: widths[key] for key in columns}
 
     def _rebuild(self, columns: tuple[str, ...], widths: dict[str, int]) -> None:
-        cursor_key = self._cursor_key()
+        cursor_key = self.cursor_key
         self.clear(columns=True)
         for column in COLUMNS:
             if column.key in columns:
@@ -329,11 +307,6 @@ class ServerTable(DataTable):
         for key in keys:
             row = rows[key]
             self.add_row(*(row.text(c) for c in columns), key=key)
-
-    def _cursor_key(self) -> str | None:
-        if self.row_count == 0:
-            return None
-        return self.coordinate_to_cell_key(Coordinate(self.cursor_row, 0)).row_key.value
 
     def _restore_cursor(self, cursor_key: str | None, scroll_y: float | None) -> None:
         if cursor_key is not None and cursor_key in self._shown:
@@ -355,7 +328,7 @@ class ServerTable(DataTable):
         else:
             last = fleet.last_snapshot(server_id)
             count = fleet.snapshot_count(server_id)
-        age = ago(last, now)
+        age = last_snapshot_cell(last, now)
         if (
             row is not None
             and row.age == age
@@ -376,15 +349,20 @@ class ServerTable(DataTable):
     def _visible_servers(self, fleet: FleetState) -> list[Server]:
         """The servers that pass the filter, sorted; the last list again when neither
         the servers, the filter nor a sort by the server's own fields changed."""
-        basis = (fleet.servers, self.filter, self.sort_name)
-        if self.sort_name in SERVER_SORTS and all(
+        sort = SORTS[self.sort_name]
+        descending = self.descending
+        basis = (fleet.servers, self.filter, sort, descending)
+        if sort.server_only and all(
             a is b for a, b in zip(basis, self._visible_basis, strict=True)
         ):
             return self._visible
         matches = self.filter.matches
-        visible = [s for s in fleet.servers.values() if matches(s)]
-        sort_key = SORTS[self.sort_name]
-        visible.sort(key=lambda s: sort_key(fleet, s))
+        visible = [s for s in fleet.servers.values() if matches(s.labels, s.name)]
+        visible.sort(key=lambda s: s.name)
+        if sort.column != "name" or descending:
+            # stable, in either direction: ties keep the name order
+            key = sort.key
+            visible.sort(key=lambda s: key(fleet, s), reverse=descending)
         self._visible, self._visible_basis = visible, basis
         return visible
 
@@ -420,7 +398,7 @@ class ServerTable(DataTable):
                 self._count_widths(before.widths, -1)
                 self._count_widths(row.widths, +1)
 
-        cursor_key = self._cursor_key()
+        cursor_key = self.cursor_key
         cursor_row = self.cursor_row
         scroll_y = self.scroll_y
         with self.app.batch_update():
