@@ -40,3 +40,30 @@ def test_columns_drop_in_their_order_and_the_others_always_stay():
     assert fit_columns(columns, widths, everything - 1) == ("name", "a", "c")
     assert fit_columns(columns, widths, 10 + 5 + pad * 2) == ("name", "c")
     assert fit_columns(columns, widths, 5) == ("name",)  # never dropped, even when too wide
+
+
+def test_shrinking_shares_the_room_the_widest_giving_first():
+    from hsnap_tui.ui.widgets.tables import MIN_SHRUNK, shrink_columns
+
+    columns = [Column("d", "Description", shrink=True), Column("s", "Server", shrink=True)]
+    columns.append(Column("fixed", "Fixed"))
+    pad = COLUMN_PADDING
+    widths = {"d": 37, "s": 16, "fixed": 20}
+    shrink_columns(columns, widths, ["d", "s", "fixed"], 30 + 16 + 20 + 3 * pad)
+    assert widths == {"d": 30, "s": 16, "fixed": 20}  # only the widest gave
+    widths = {"d": 37, "s": 21, "fixed": 20}
+    shrink_columns(columns, widths, ["d", "s", "fixed"], 36 + 20 + 3 * pad)
+    assert widths["fixed"] == 20 and widths["d"] + widths["s"] == 36
+    assert abs(widths["d"] - widths["s"]) <= 1  # shared
+    widths = {"d": 37, "s": 21, "fixed": 20}
+    shrink_columns(columns, widths, ["d", "s", "fixed"], 10)
+    assert widths == {"d": MIN_SHRUNK, "s": MIN_SHRUNK, "fixed": 20}  # no lower
+
+
+def test_shorten_keeps_the_style_of_rich_text():
+    from rich.text import Text
+
+    short = shorten(Text("bastion-staging-01 (deleted)", style="bold"), 20)
+    assert isinstance(short, Text)
+    assert short.plain == "bastion-staging-01…"
+    assert short.spans[0].style == "bold" or short.style == "bold"

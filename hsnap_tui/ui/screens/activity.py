@@ -13,19 +13,19 @@ from textual.widgets import DataTable, Footer, Static
 from hsnap_tui.core.audit import AuditEntry
 from hsnap_tui.core.jobs import Job, JobState
 from hsnap_tui.ui.format import duration, size_gb
-from hsnap_tui.ui.widgets.column_fit import Column, show_fitted
 from hsnap_tui.ui.widgets.jobs_panel import STATE_STYLES
 from hsnap_tui.ui.widgets.nav_table import NavTable
 from hsnap_tui.ui.widgets.status_bar import StatusBar
+from hsnap_tui.ui.widgets.tables import Column, show_fitted
 
 # When, on which server, and what came of it stay at 80 columns; the request and its
 # ID are then past the right edge (→).
 AUDIT_COLUMNS = (
     Column("time", "Time (UTC)"),
-    Column("request", "Request", drop=1),
+    Column("request", "Request", drop_rank=2),
     Column("server", "Server"),
-    Column("outcome", "Outcome", squeeze=True),
-    Column("request_id", "Request ID", drop=2),
+    Column("outcome", "Outcome", shrink=True),
+    Column("request_id", "Request ID", drop_rank=1),
 )
 # natural direction of each sortable column: True = descending (newest, longest first)
 AUDIT_SORTS = {"time": True, "server": False, "outcome": False}
@@ -33,16 +33,16 @@ AUDIT_SORTS = {"time": True, "server": False, "outcome": False}
 # Server, state and what the job waits for (or came to) always stay; the others go
 # first on a narrow terminal, the highest `drop` first.
 JOB_COLUMNS = (
-    Column("job", "#", drop=3),
+    Column("job", "#", drop_rank=5),
     Column("server", "Server"),
     Column("state", "State"),
-    Column("progress", "Progress", drop=1),
-    Column("duration", "Duration", drop=2),
-    Column("image", "Image", drop=5),
-    Column("size", "Size", drop=4),
-    Column("detail", "Detail", squeeze=True),
-    Column("description", "Description", drop=6),
-    Column("request_id", "Request ID", drop=7),
+    Column("progress", "Progress", drop_rank=7),
+    Column("duration", "Duration", drop_rank=6),
+    Column("image", "Image", drop_rank=3),
+    Column("size", "Size", drop_rank=4),
+    Column("detail", "Detail", shrink=True),
+    Column("description", "Description", drop_rank=2),
+    Column("request_id", "Request ID", drop_rank=1),
 )
 JOB_SORTS = {"job": False, "server": False, "state": False, "duration": True, "size": True}
 STATE_ORDER = {state: rank for rank, state in enumerate(JobState)}  # active ones first

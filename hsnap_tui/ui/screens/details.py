@@ -24,30 +24,30 @@ from hsnap_tui.ui.format import (
     status_text,
 )
 from hsnap_tui.ui.messages import ServerActionsLoaded
-from hsnap_tui.ui.widgets.column_fit import Column, show_fitted
 from hsnap_tui.ui.widgets.nav_table import NavTable
 from hsnap_tui.ui.widgets.status_bar import StatusBar
+from hsnap_tui.ui.widgets.tables import Column, show_fitted
 
 RECENT_ACTIONS = 10
 
 # what an action is and how it went stay at 80 columns; its ID goes first when narrow
 RECENT_COLUMNS = (
-    Column("id", "ID", drop=1),
+    Column("id", "ID", drop_rank=2),
     Column("command", "Command"),
     Column("status", "Status"),
-    Column("progress", "Progress", drop=2),
+    Column("progress", "Progress", drop_rank=1),
     Column("started", "Started"),
     Column("duration", "Duration"),
 )
 RECENT_SORTS = {"started": True, "command": False, "status": False, "duration": True}
 
 SNAPSHOT_COLUMNS = (
-    Column("description", "Description", squeeze=True),
+    Column("description", "Description", shrink=True),
     Column("created", "Created"),
     Column("size", "Size"),
-    Column("status", "Status", drop=1),
-    Column("protected", "Protected", drop=2),
-    Column("id", "ID", drop=3),
+    Column("status", "Status", drop_rank=3),
+    Column("protected", "Protected", drop_rank=2),
+    Column("id", "ID", drop_rank=1),
 )
 SNAPSHOT_SORTS = {"created": True, "size": True, "description": False}
 

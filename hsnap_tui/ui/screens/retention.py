@@ -28,8 +28,8 @@ from hsnap_tui.core.retention import (
 from hsnap_tui.ui.format import ago, size_gb
 from hsnap_tui.ui.messages import DeletionProgress
 from hsnap_tui.ui.screens.confirm import ConfirmScreen
-from hsnap_tui.ui.widgets.column_fit import Column, show_fitted
 from hsnap_tui.ui.widgets.nav_table import NavTable
+from hsnap_tui.ui.widgets.tables import Column, show_fitted
 
 # What is deleted, by its whole name, with its age and size, stays at 80 columns; why
 # a snapshot is kept, its ID and server go first (the name carries the server).
@@ -38,9 +38,9 @@ PLAN_COLUMNS = (
     Column("snapshot", "Snapshot"),
     Column("created", "Created"),
     Column("size", "Size"),
-    Column("why", "Why", drop=1, squeeze=True),
-    Column("id", "ID", drop=2),
-    Column("server", "Server", drop=3),
+    Column("why", "Why", drop_rank=3, shrink=True),
+    Column("id", "ID", drop_rank=2),
+    Column("server", "Server", drop_rank=1),
 )
 VERDICT_STYLES = {"delete": "bold red", "keep": "green", "deleted": "dim", "failed": "bold red"}
 

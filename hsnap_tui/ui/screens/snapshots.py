@@ -26,11 +26,12 @@ from hsnap_tui.ui.widgets.tables import Column, FittedTable
 # narrows: labels first (the widest; the filter finds by them), the disk size of the
 # source server next (the image's own size is there), then the ID (`d` and `enter` work
 # on the row; it is for typing hcloud commands), and protection last (it decides
-# whether `d` can delete, and `d` says so anyway). A long description is shortened at
-# a word boundary when even that is not enough.
+# whether `d` can delete, and `d` says so anyway). When even that is not enough, the
+# description and the server share the room left, the wider giving up width first,
+# each shortened at a word boundary.
 COLUMNS = (
     Column("description", "Description", shrink=True),
-    Column("server", "Server"),
+    Column("server", "Server", shrink=True),
     Column("created", "Created"),
     Column("size", "Size"),
     Column("status", "Status"),
@@ -57,23 +58,23 @@ SORTS: dict[str, tuple[Callable[[Snapshot], object], bool]] = {
 STATUS_STYLES = {"available": "green", "creating": "yellow", "unavailable": "red"}
 
 
-def snapshot_row(snapshot: Snapshot, now: float, servers: set[int]) -> tuple:
-    """The cells, in COLUMNS order."""
+def snapshot_row(snapshot: Snapshot, now: float, servers: set[int]) -> dict[str, object]:
+    """The cells, by column key."""
     server = Text(snapshot.server_name or "—")
     if snapshot.server_id is not None and snapshot.server_id not in servers:
         server.append(" (deleted)", style="dim")
     labels = ", ".join(f"{k}={v}" for k, v in sorted(snapshot.labels.items()))
-    return (
-        snapshot.description,
-        server,
-        short_ago(snapshot.created, now, "—"),
-        size_gb(snapshot.image_size_gb),
-        Text(snapshot.status, style=STATUS_STYLES.get(snapshot.status, "")),
-        Text("🛡 yes", style="bold") if snapshot.protected else "",
-        str(snapshot.id),
-        size_gb(snapshot.disk_size_gb),
-        labels,
-    )
+    return {
+        "description": snapshot.description,
+        "server": server,
+        "created": short_ago(snapshot.created, now, "—"),
+        "size": size_gb(snapshot.image_size_gb),
+        "status": Text(snapshot.status, style=STATUS_STYLES.get(snapshot.status, "")),
+        "protected": Text("🛡 yes", style="bold") if snapshot.protected else "",
+        "id": str(snapshot.id),
+        "disk": size_gb(snapshot.disk_size_gb),
+        "labels": labels,
+    }
 
 
 def sorted_snapshots(
@@ -128,7 +129,7 @@ class SnapshotsScreen(Screen):
 
     def __init__(self) -> None:
         super().__init__()
-        self._rows: dict[str, tuple] = {}
+        self._rows: dict[str, dict[str, object]] = {}
         self._behind = False
 
     def compose(self) -> ComposeResult:

@@ -1,10 +1,11 @@
 """Filling tables with explicit column widths, so that the layout is final at once instead
 of waiting for DataTable's idle-time auto sizing; and fitting the columns that matter
-most into the width there is (80 columns first)."""
+most into the width there is (80 columns first): the others go first when it is narrow,
+and a text that still does not fit is cut at a word break with `…`, never mid-word."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rich.cells import cell_len
@@ -19,6 +20,8 @@ SCROLLBAR = 2  # the vertical scrollbar's width, when the rows overflow
 ELLIPSIS = "…"
 WORD_BREAKS = " -_./"  # where a shortened text may end
 MIN_SHRUNK = 12  # a shrinkable column keeps at least this many cells
+
+Rows = Sequence[tuple[str | None, Mapping[str, object]]]  # (row key, cell per column key)
 
 
 def fill_table(
@@ -45,100 +48,139 @@ class Column:
     label: str
     width: int | None = None  # fixed width; None sizes to content
     drop_rank: int | None = None  # dropped on narrow screens, lowest first; None: never
-    shrink: bool = False  # gives up width last, its texts shortened at a word boundary
+    shrink: bool = False  # gives up width when the rest does not fit, its texts shortened
 
 
 def fit_columns(
-    columns: Iterable[Column], widths: dict[str, int], available: int
+    columns: Iterable[Column], widths: Mapping[str, int], available: int, keep: str | None = None
 ) -> tuple[str, ...]:
     """The keys of the columns that fit `available` cells, the droppable ones going in
     their drop order (the same order on every screen size, so a column never comes
-    back when the terminal narrows)."""
+    back when the terminal narrows). `keep` (the sorted column: its arrow says how the
+    rows are ordered) is never dropped."""
     shown = list(columns)
-    droppable = sorted((c for c in shown if c.drop_rank is not None), key=lambda c: c.drop_rank)
+    droppable = sorted(
+        (c for c in shown if c.drop_rank is not None and c.key != keep), key=lambda c: c.drop_rank
+    )
     while sum(widths[c.key] + COLUMN_PADDING for c in shown) > available and droppable:
         shown.remove(droppable.pop(0))
     return tuple(c.key for c in shown)
 
 
-def shorten(text: str, width: int) -> str:
-    """`text` in at most `width` cells: whole, or cut at the last word break that fits
-    and ended with `…` (mid-word only when one word is wider than the column)."""
-    if cell_len(text) <= width:
-        return text
+def shrink_columns(
+    columns: Iterable[Column], widths: dict[str, int], keys: Sequence[str], available: int
+) -> None:
+    """Narrow the shrinkable columns among `keys` until the shown ones fit `available`:
+    the widest gives up width first, so that the room left is shared (no column below
+    MIN_SHRUNK or its header)."""
+    shrinkable = [c for c in columns if c.shrink and c.key in keys]
+    over = sum(widths[key] + COLUMN_PADDING for key in keys) - available
+    while over > 0 and shrinkable:
+        floors = {
+            c.key: min(widths[c.key], max(MIN_SHRUNK, cell_len(c.label) + 1)) for c in shrinkable
+        }
+        widest = max(shrinkable, key=lambda c: widths[c.key] - floors[c.key])
+        room = widths[widest.key] - floors[widest.key]
+        if room <= 0:
+            return
+        others = [widths[c.key] for c in shrinkable if c is not widest]
+        # down to the next widest, or by what is over, whichever comes first
+        target = max(max(others, default=0), floors[widest.key], widths[widest.key] - over)
+        step = max(1, widths[widest.key] - target) if target < widths[widest.key] else 1
+        step = min(step, room, over)
+        widths[widest.key] -= step
+        over -= step
+
+
+def shorten(value: object, width: int) -> object:
+    """`value` (text, or Rich Text keeping its style) in at most `width` cells: whole,
+    or cut at the last word break that fits and ended with `…` (mid-word only when one
+    word is wider than the column)."""
+    text = value if isinstance(value, Text) else Text(str(value))
+    plain = text.plain
+    if cell_len(plain) <= width:
+        return value
     room, kept = width - 1, 0  # one cell for the ellipsis
-    while kept < len(text) and cell_len(text[: kept + 1]) <= room:
+    while kept < len(plain) and cell_len(plain[: kept + 1]) <= room:
         kept += 1
-    cut = text[:kept]
-    if text[kept] not in WORD_BREAKS:  # else the cut is at a word break already
+    cut = plain[:kept]
+    if plain[kept] not in WORD_BREAKS:  # else the cut is at a word break already
         at = max(cut.rfind(char, 1) for char in WORD_BREAKS)
         if at > 0:
             cut = cut[:at]
-    return cut.rstrip(WORD_BREAKS) + ELLIPSIS
+    cut = cut.rstrip(WORD_BREAKS)
+    if not isinstance(value, Text):
+        return cut + ELLIPSIS
+    short = text[: len(cut)]
+    short.append(ELLIPSIS, style="dim")
+    return short
+
+
+def _cell_width(value: object) -> int:
+    return value.cell_len if isinstance(value, Text) else cell_len(str(value))
+
+
+def show_fitted(
+    table: DataTable, columns: Sequence[Column], rows: Rows, *, overflow: bool = False
+) -> None:
+    """Replace columns and rows with those that fit the table's width; the cursor stays
+    on the row it was on (by key). `overflow`: the columns that do not fit are not left
+    out but put past the right edge, whole, reached by scrolling a column at a time
+    (the last one that fits is widened to the edge so none shows cut)."""
+    sorts = table.sorts if isinstance(table, NavTable) else {}
+    keep = table.sort_column if isinstance(table, NavTable) else None
+    widths: dict[str, int] = {}
+    for column in columns:
+        header = cell_len(column.label) + (column.key in sorts)  # room for the sort arrow
+        cells = (_cell_width(cells.get(column.key, "")) for _, cells in rows)
+        widths[column.key] = column.width or max(header, *cells, 0)
+    available = table.size.width or table.app.size.width
+    if len(rows) > max(0, table.size.height - 1):
+        available -= SCROLLBAR
+    keys = fit_columns(columns, widths, available, keep)
+    shrink_columns(columns, widths, keys, available)
+    shown = {key: widths[key] for key in keys}
+    if overflow and len(keys) < len(columns):
+        last = keys[-1]
+        shown[last] += max(0, available - sum(w + COLUMN_PADDING for w in shown.values()))
+        shown |= {c.key: widths[c.key] for c in columns if c.key not in shown}
+    labels = {c.key: c.label for c in columns}
+    cursor = table.cursor_key if isinstance(table, NavTable) else None
+    scroll_x = table.scroll_x
+    table.clear(columns=True)
+    for key, width in shown.items():
+        table.add_column(labels[key], key=key, width=width)
+    for row_key, cells in rows:
+        table.add_row(
+            *(literal(shorten(cells.get(key, ""), width)) for key, width in shown.items()),
+            key=row_key,
+        )
+    if cursor is not None and cursor in table.rows:
+        table.move_cursor(row=table.get_row_index(cursor), animate=False)
+    table.scroll_to(x=min(scroll_x, table.max_scroll_x), animate=False, immediate=True)
 
 
 class FittedTable(NavTable):
-    """A NavTable that shows the columns that fit its width: droppable columns go in
-    their drop order, then the shrinkable one gives up width with its texts shortened
-    at a word boundary. Fitted again on every resize. For tables of up to a few
-    thousand rows: every `show()` fills the table afresh."""
+    """A NavTable that keeps its columns and rows and fits them to its width again on
+    every resize (see `show_fitted`). For tables of up to a few thousand rows: every
+    `show()` fills the table afresh."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._table_columns: Sequence[Column] = ()
-        self._table_rows: Sequence[tuple[str, Sequence[object]]] = ()
-        self._layout_shown: tuple[tuple[str, ...], dict[str, int]] | None = None
+        self._table_rows: Rows = ()
+        self._width_shown = 0
 
-    def show(self, columns: Sequence[Column], rows: Sequence[tuple[str, Sequence[object]]]) -> None:
-        """Replace the rows (row key, one cell per column), keeping the cursor's row."""
+    def show(self, columns: Sequence[Column], rows: Rows) -> None:
+        """Replace the rows (row key, cell per column key), keeping the cursor's row."""
         self._table_columns, self._table_rows = columns, rows
         self._fill()
 
     def on_resize(self) -> None:
-        if self._table_columns and self._layout() != self._layout_shown:
+        if self._table_columns and self.size.width != self._width_shown:
             self._fill()
 
-    def _layout(self) -> tuple[tuple[str, ...], dict[str, int]]:
-        columns, rows = self._table_columns, self._table_rows
-        widths = {}
-        for index, column in enumerate(columns):
-            header = cell_len(column.label) + (column.key in self.sorts)  # the sort arrow
-            widths[column.key] = column.width or max(
-                [header] + [cell_len(_plain(cells[index])) for _, cells in rows]
-            )
-        available = self.size.width or self.app.size.width
-        if len(rows) > max(0, self.size.height - 1):
-            available -= SCROLLBAR
-        keys = fit_columns(columns, widths, available)
-        used = sum(widths[key] + COLUMN_PADDING for key in keys)
-        for column in columns:
-            if column.shrink and column.key in keys and used > available:
-                widths[column.key] = max(MIN_SHRUNK, widths[column.key] - (used - available))
-                break
-        return keys, {key: widths[key] for key in keys}
-
     def _fill(self) -> None:
-        keys, widths = layout = self._layout()
-        index = {column.key: i for i, column in enumerate(self._table_columns)}
-        shrunk = {c.key for c in self._table_columns if c.shrink and c.key in keys}
-        cursor_key = self.cursor_key
         with self.app.batch_update():
-            self.clear(columns=True)
-            for column in self._table_columns:
-                if column.key in keys:
-                    self.add_column(column.label, key=column.key, width=widths[column.key])
-            for row_key, cells in self._table_rows:
-                shown = []
-                for key in keys:
-                    cell = cells[index[key]]
-                    if key in shrunk and isinstance(cell, str):
-                        cell = shorten(cell, widths[key])
-                    shown.append(literal(cell))
-                self.add_row(*shown, key=row_key)
-            if cursor_key is not None and cursor_key in self.rows:
-                self.move_cursor(row=self.get_row_index(cursor_key), animate=False)
-        self._layout_shown = layout
-
-
-def _plain(cell: object) -> str:
-    return cell.plain if isinstance(cell, Text) else str(cell)
+            show_fitted(self, self._table_columns, self._table_rows)
+        self._width_shown = self.size.width
