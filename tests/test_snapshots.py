@@ -166,7 +166,7 @@ async def snapshots(pilot, sim) -> None:
 async def snapshots_filtered(pilot, sim) -> None:
     await pilot.press("2", "slash")
     no_blink(pilot)
-    await pilot.press(*"schedule=nightly")
+    await pilot.press(*"managed-by=hsnap")
 
 
 async def delete_confirm(pilot, sim) -> None:
@@ -176,7 +176,7 @@ async def delete_confirm(pilot, sim) -> None:
 async def retention(pilot, sim) -> None:
     await pilot.press("2", "p")
     no_blink(pilot)
-    pilot.app.screen.query_one("#retention-keep", Input).value = "daily 7, weekly 4"
+    pilot.app.screen.query_one("#retention-keep", Input).value = "last 1"
 
 
 async def retention_policy(pilot, sim) -> None:

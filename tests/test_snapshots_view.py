@@ -518,3 +518,22 @@ async def test_keys_typed_in_a_burst_after_slash_go_to_the_field(make_sim):
             assert bar.input.value == text  # and a `/` in the field is text
             await pilot.press("escape")
             assert not bar.display
+
+
+async def test_a_filter_that_matches_nothing_empties_the_table_and_escape_brings_all_back(
+    make_sim,
+):
+    """Typed one key at a time, the last text matches no snapshot: the table shows none
+    (not the rows of the text typed before it)."""
+    app = make_app(make_sim(scenario="demo"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_view(pilot)
+        table = snapshots_table(app)
+        total = table.row_count
+        await pilot.press("slash", *"schedule=nightly")
+        await pilot.pause()
+        assert table.row_count == 0
+        assert f"Snapshots 0/{total}" in str(table.border_title)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert table.row_count == total

@@ -8,11 +8,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from hsnap_tui.core.audit import AuditEntry
 from hsnap_tui.core.jobs import Job, JobState
 from hsnap_tui.ui.format import duration, size_gb
+from hsnap_tui.ui.widgets.footer import FittedFooter
 from hsnap_tui.ui.widgets.jobs_panel import STATE_STYLES
 from hsnap_tui.ui.widgets.nav_table import NavTable
 from hsnap_tui.ui.widgets.status_bar import StatusBar
@@ -144,7 +145,7 @@ class ActivityScreen(Screen):
             yield Static(id="jobs-empty")
             yield Static("Audit log · mutating requests", classes="section")
             yield NavTable(id="audit", sorts=AUDIT_SORTS)
-        yield Footer()
+        yield FittedFooter()
 
     def on_unmount(self) -> None:
         self.app.views.discard(self)

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from hsnap_tui.core.errors import explain
 from hsnap_tui.core.fleet import FleetState
@@ -24,6 +24,7 @@ from hsnap_tui.ui.format import (
     status_text,
 )
 from hsnap_tui.ui.messages import ServerActionsLoaded
+from hsnap_tui.ui.widgets.footer import FittedFooter
 from hsnap_tui.ui.widgets.nav_table import NavTable
 from hsnap_tui.ui.widgets.status_bar import StatusBar
 from hsnap_tui.ui.widgets.tables import Column, show_fitted
@@ -100,7 +101,7 @@ class ServerDetailsScreen(Screen):
             yield Static(id="recent-note")
             yield Static("Snapshots", classes="section")
             yield NavTable(id="details-snapshots", sorts=SNAPSHOT_SORTS)
-        yield Footer()
+        yield FittedFooter()
 
     def on_unmount(self) -> None:
         self.app.views.discard(self)

@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from hsnap_tui.core.actions import (
     ActionIdError,
@@ -28,6 +28,7 @@ from hsnap_tui.core.errors import explain
 from hsnap_tui.core.fleet import FleetState
 from hsnap_tui.core.models import Action
 from hsnap_tui.ui.format import ACTION_STATUS_STYLES, absolute, ago, duration
+from hsnap_tui.ui.widgets.footer import FittedFooter
 from hsnap_tui.ui.widgets.nav_table import NavTable
 from hsnap_tui.ui.widgets.status_bar import StatusBar
 from hsnap_tui.ui.widgets.tables import fill_table
@@ -64,7 +65,7 @@ class ActionInspectorScreen(Screen):
         with VerticalScroll(id="inspector"):
             yield Static(id="inspector-body")
             yield Static(id="inspector-note")
-        yield Footer()
+        yield FittedFooter()
 
     def on_mount(self) -> None:
         if self not in self.app.screen_stack:

@@ -7,13 +7,14 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer
+from textual.widgets import DataTable
 
 from hsnap_tui.core.fleet import FleetState
 from hsnap_tui.core.jobs import Job
 from hsnap_tui.core.models import Action
 from hsnap_tui.ui.screens.snapshot_dialog import SnapshotDialog, SnapshotRequest
 from hsnap_tui.ui.widgets.filter_bar import FilterBar
+from hsnap_tui.ui.widgets.footer import FittedFooter
 from hsnap_tui.ui.widgets.jobs_panel import JobsPanel
 from hsnap_tui.ui.widgets.server_table import ServerTable
 from hsnap_tui.ui.widgets.status_bar import StatusBar
@@ -79,7 +80,7 @@ class ServersScreen(Screen):
         yield FilterBar("name or label selector (env=prod, role in (db,web))", id="filter-bar")
         yield ServerTable(id="servers")
         yield JobsPanel(id="jobs-panel")
-        yield Footer()
+        yield FittedFooter()
 
     def on_mount(self) -> None:
         self.app.views.add(self)

@@ -9,7 +9,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer
+from textual.widgets import DataTable
 
 from hsnap_tui.core.deletion import deletion_problem
 from hsnap_tui.core.fleet import FleetState
@@ -18,6 +18,7 @@ from hsnap_tui.core.models import Snapshot
 from hsnap_tui.ui.format import ago, short_ago, size_gb
 from hsnap_tui.ui.screens.confirm import ConfirmScreen
 from hsnap_tui.ui.widgets.filter_bar import FilterBar
+from hsnap_tui.ui.widgets.footer import FittedFooter
 from hsnap_tui.ui.widgets.status_bar import StatusBar
 from hsnap_tui.ui.widgets.tables import Column, FittedTable
 
@@ -129,7 +130,8 @@ class SnapshotsScreen(Screen):
 
     def __init__(self) -> None:
         super().__init__()
-        self._rows: dict[str, dict[str, object]] = {}
+        # the rows on screen; None: show whatever comes next (even no rows)
+        self._rows: dict[str, dict[str, object]] | None = None
         self._behind = False
 
     def compose(self) -> ComposeResult:
@@ -143,7 +145,7 @@ class SnapshotsScreen(Screen):
             open_tooltip="Details of the highlighted snapshot's server",
             zebra_stripes=True,
         )
-        yield Footer()
+        yield FittedFooter()
 
     def on_mount(self) -> None:
         self.app.views.add(self)
@@ -190,7 +192,7 @@ class SnapshotsScreen(Screen):
         shown = sorted_snapshots(fleet.snapshots, self.filter, self.sort_name, table.descending)
         servers = set(fleet.servers)
         rows = {str(s.id): snapshot_row(s, now, servers) for s in shown}
-        if list(rows.items()) != list(self._rows.items()):
+        if self._rows is None or list(rows.items()) != list(self._rows.items()):
             table.show(COLUMNS, list(rows.items()))
             self._rows = rows
         total = sum(s.image_size_gb or 0 for s in fleet.snapshots)
@@ -204,7 +206,7 @@ class SnapshotsScreen(Screen):
         table.border_title = Text(" · ".join(parts))  # plain: a filter `[/var` is no markup
 
     def _reshow(self) -> None:
-        self._rows = {}
+        self._rows = None
         self.fleet_changed(self.app.fleet, self.app.now())
 
     # ---- filter, sort, enter --------------------------------------------------------

@@ -40,7 +40,16 @@ class NavTable(DataTable):
         Binding(
             "enter", "select_cursor", "Open", id="table.open", tooltip="Open the highlighted row"
         ),
-        Binding("o", "cycle_sort", "Sort", id="table.sort", tooltip="Sort by the next column"),
+        # not in the footer (the header's arrow and the title say the sort): room for
+        # the view's own keys at 80 columns; ? and the palette list it
+        Binding(
+            "o",
+            "cycle_sort",
+            "Sort",
+            show=False,
+            id="table.sort",
+            tooltip="Sort by the next column",
+        ),
         Binding(
             "O",
             "reverse_sort",
