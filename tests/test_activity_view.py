@@ -8,7 +8,7 @@ from hsnap_tui.ui.screens.activity import ActivityScreen
 from hsnap_tui.ui.screens.inspector import ActionInspectorScreen
 from hsnap_tui.ui.screens.snapshots import SnapshotsScreen
 from hsnap_tui.ui.widgets.nav_table import NavTable
-from tests.conftest import make_app, poll
+from tests.conftest import make_app, poll, settle
 from tests.test_servers_view import server_named
 from tests.test_snapshot_flow import highlight, posts, tick
 
@@ -106,7 +106,9 @@ async def test_keys_of_the_jobs_table_and_enter_on_a_waiting_job(sim):
         assert isinstance(app.screen, ActionInspectorScreen)
         assert app.screen.action.id == blocker["id"]
         assert "waits for this action" in str(app.screen.query_one("#inspector-note").content)
-        assert len(sim.requests()) == asked
+        await settle(pilot)  # the tick the inspector asks for, to follow it live
+        fetched = [r["path"] for r in sim.requests()[asked:]]
+        assert f"/v1/actions/{blocker['id']}" not in fetched  # not looked up: it was known
         await pilot.press("escape")
         # enter on a running job: its own create_image
         web = next(j for j in app.jobs.jobs() if j.server_name == "web-prod-01")
