@@ -322,3 +322,31 @@ async def test_a_rejected_token_is_said_once_and_not_asked_again_until_r(sim):
         await pilot.pause()
         assert len(sim.requests()) > asked
         assert len([n for n in app._notifications if n.title == "Token rejected"]) == 2
+
+
+async def test_control_characters_in_api_text_never_reach_the_terminal(make_sim):
+    """A description with an escape sequence (retitle the terminal, clear the screen)
+    and a BEL: shown as symbols in every view that names it, never sent raw."""
+    from textual.widgets import DataTable
+
+    from hsnap_tui.core.models import printable
+
+    evil = "evil\x1b]2;PWNED\x07\x1b[2J end"
+    assert printable(evil) == "evil␛]2;PWNED␇␛[2J end"
+    assert printable("plain text") == "plain text"
+    sim = make_sim(scenario="demo")
+    web = server_named(sim, "db-prod-02")
+    with sim.lock:
+        sim.world.create_image(web, {"type": "snapshot", "description": evil, "labels": {}})
+    app = make_app(sim)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await poll(pilot)
+        await pilot.press("2")
+        await pilot.pause()
+        table = app.screen.query_one("#snapshots", DataTable)
+        cells = [str(c) for row in table.ordered_rows for c in table.get_row(row.key)]
+        assert any("evil␛]2;PWNED␇" in c for c in cells)
+        assert not any("\x1b" in c or "\x07" in c for c in cells)
+        # the snapshot's server's details list it the same way
+        [snapshot] = [s for s in app.fleet.snapshots if s.description.startswith("evil")]
+        assert snapshot.description == printable(evil)

@@ -14,6 +14,7 @@ import requests
 from hcloud import APIException
 
 from .api import ReadOnlyError, UnreadableAnswer
+from .models import printable
 
 # code: (what it means, what to do) — the API's documented error codes.
 API_ERRORS: dict[str, tuple[str, str]] = {
@@ -139,7 +140,7 @@ def explain_error(exc: BaseException) -> Explanation:
             )
             return Explanation(f"API error {exc.code}", meaning, advice, str(exc.code), request_id)
         meaning, advice = API_ERRORS.get(exc.code, ("the API refused the request", "retry"))
-        summary = exc.message or exc.code
+        summary = printable(exc.message) or exc.code
         if exc.code == "invalid_input" and isinstance(exc.details, dict):
             fields = exc.details.get("fields") or []
             parts = [

@@ -6,9 +6,35 @@ gets these, built once per refresh in a worker thread.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _picture(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return chr(0x2400 + code) if code < 0x20 else "\u2421" if code == 0x7F else "\ufffd"
+
+
+def printable(text: str | None) -> str | None:
+    """API text as it may reach a terminal: a control character (ESC, BEL, a newline)
+    is shown as its symbol (`␛`, `␇`, `␊`), never sent raw — an escape sequence in a
+    description must not retitle or clear the operator's terminal."""
+    if text is None or not _CONTROL.search(text):
+        return text
+    return _CONTROL.sub(_picture, text)
+
+
+def _printable_fields(obj: object, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if isinstance(value, str):
+            clean = printable(value)
+            if clean is not value:
+                object.__setattr__(obj, name, clean)  # frozen: set once, at creation
 
 
 def _ts(value: Any) -> float | None:
@@ -39,6 +65,9 @@ class Server:
     memory_gb: float | None = None
     image: str | None = None
     backup_window: str | None = None
+
+    def __post_init__(self) -> None:
+        _printable_fields(self, "name", "image")
 
     @classmethod
     def from_sdk(cls, server: Any) -> Server:
@@ -125,6 +154,9 @@ class Action:
     error_code: str | None = None
     error_message: str | None = None
 
+    def __post_init__(self) -> None:
+        _printable_fields(self, "command", "error_code", "error_message")
+
     @classmethod
     def from_sdk(cls, action: Any) -> Action:
         error = action.error or {}
@@ -182,6 +214,9 @@ class Snapshot:
     disk_size_gb: float | None
     protected: bool
     labels: dict[str, str] = field(default_factory=dict, hash=False, compare=True)
+
+    def __post_init__(self) -> None:
+        _printable_fields(self, "description", "server_name")
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Snapshot:
