@@ -537,3 +537,37 @@ async def test_a_filter_that_matches_nothing_empties_the_table_and_escape_brings
         await pilot.press("escape")
         await pilot.pause()
         assert table.row_count == total
+
+
+async def test_after_a_delete_the_cursor_is_on_the_neighbour_not_the_newest(make_sim):
+    sim = make_sim()  # no `creating` snapshot at the top
+    app = make_app(sim)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_view(pilot)
+        table = snapshots_table(app)
+        order = [r.key.value for r in table.ordered_rows]
+        await pilot.press(*"j" * 10)
+        assert table.cursor_key == order[10]
+        await pilot.press("d")
+        await pilot.press("y")
+        await settle(pilot)
+        assert order[10] not in table.rows
+        assert table.cursor_key == order[11]  # the row that took its place
+
+
+async def test_a_refresh_keeps_the_rows_on_screen_where_they_were(make_sim):
+    sim = make_sim(scenario="demo")
+    app = make_app(sim)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_view(pilot)
+        table = snapshots_table(app)
+        await pilot.press("G", *"k" * 15)
+        await pilot.pause()
+        before = (table.cursor_key, table.scroll_y, screen_lines(app)[3])
+        sim.advance(3600)  # every age changes: the table is filled again
+        app.refresher.request_full()
+        await poll(pilot)
+        await pilot.pause()
+        assert (table.cursor_key, table.scroll_y) == before[:2]
+        # the same snapshot first on screen (its age reads differently now)
+        assert screen_lines(app)[3].split()[:3] == before[2].split()[:3]

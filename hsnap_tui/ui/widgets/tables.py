@@ -146,7 +146,7 @@ def show_fitted(
         shown |= {c.key: widths[c.key] for c in columns if c.key not in shown}
     labels = {c.key: c.label for c in columns}
     cursor = table.cursor_key if isinstance(table, NavTable) else None
-    scroll_x = table.scroll_x
+    cursor_row, scroll_x, scroll_y = table.cursor_row, table.scroll_x, table.scroll_y
     table.clear(columns=True)
     for key, width in shown.items():
         table.add_column(labels[key], key=key, width=width)
@@ -155,9 +155,32 @@ def show_fitted(
             *(literal(shorten(cells.get(key, ""), width)) for key, width in shown.items()),
             key=row_key,
         )
+    keep_view(table, cursor, cursor_row, scroll_x, scroll_y)
+
+
+def keep_view(
+    table: DataTable, cursor: str | None, cursor_row: int, scroll_x: float, scroll_y: float
+) -> None:
+    """After a refill: the cursor on its row (by key), or where that row was when it is
+    gone (its neighbour, not the top: the next `d` must not hit the newest snapshot),
+    and the rows where they were on screen unless the cursor's row moved out of view."""
+    if not table.row_count:
+        return
     if cursor is not None and cursor in table.rows:
-        table.move_cursor(row=table.get_row_index(cursor), animate=False)
-    table.scroll_to(x=min(scroll_x, table.max_scroll_x), animate=False, immediate=True)
+        row = table.get_row_index(cursor)
+    else:
+        row = min(cursor_row, table.row_count - 1)
+    table.move_cursor(row=row, animate=False, scroll=False)
+
+    def scroll_back() -> None:
+        # after the refresh: only then does the table know its new height
+        view = max(1, table.scrollable_content_region.height - table.header_height)
+        top = min(scroll_y, table.max_scroll_y)
+        if not top <= row < top + view:  # the row moved (a sort): show it, not the old place
+            top = max(0, row - view // 2)
+        table.scroll_to(x=min(scroll_x, table.max_scroll_x), y=top, animate=False, immediate=True)
+
+    table.call_after_refresh(scroll_back)
 
 
 class FittedTable(NavTable):
