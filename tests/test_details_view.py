@@ -47,16 +47,18 @@ async def test_recent_actions_move_sort_and_open_in_the_inspector(make_sim):
         await pilot.press("O")  # oldest first
         assert "Started▲" in headers(recent)
         assert recent.coordinate_to_cell_key((0, 0)).row_key.value == str(actions[-1].id)
-        assert recent.cursor_key == str(actions[1].id)  # the cursor stays on its action
+        assert recent.cursor_key == str(actions[-1].id)  # a sort shows the top
+        await pilot.press("j")
+        assert recent.cursor_key == str(actions[-2].id)
         # enter: that action in the inspector, as loaded (no request of its own)
         asked = len(sim.requests())
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, ActionInspectorScreen)
-        assert app.screen.action.id == actions[1].id
+        assert app.screen.action.id == actions[-2].id
         await settle(pilot)  # the tick the inspector asks for, to follow it live
         fetched = [r["path"] for r in sim.requests()[asked:]]
-        assert f"/v1/actions/{actions[1].id}" not in fetched  # not looked up again
+        assert f"/v1/actions/{actions[-2].id}" not in fetched  # not looked up again
         await pilot.press("escape")
         assert app.screen is screen
         # the snapshots table: its keys too, and the name of each snapshot whole

@@ -227,7 +227,7 @@ def test_the_original_story_locked_server_inspected_then_snapshotted(start):
     session.keys("s")
     session.wait_for("Snapshot 1 server", "locked now")
     session.keys("Enter")
-    screen = session.wait_for("waiting: #", "rebuild")
+    screen = session.wait_for("waiting: rebuild")
     assert "Snapshot jobs · 1 active" in screen
     session.keys("i")
     screen = session.wait_for("rebuild_server", "Resources", "web-prod-01", "following live")

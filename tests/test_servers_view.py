@@ -495,3 +495,20 @@ async def test_no_color_is_respected_and_locks_do_not_rely_on_colour(sim, monkey
         await poll(pilot)
         assert app.no_color
         assert row_of(app, server_id)["lock"].startswith("🔒 rebuild")
+
+
+async def test_a_sort_shows_the_top_of_the_new_order_with_the_cursor_on_it(make_sim):
+    """After `o` the operator looks at the first rows (the oldest snapshot, the
+    biggest): the cursor is there, not on its old server somewhere off screen."""
+    app = make_app(make_sim(scenario="demo"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await poll(pilot)
+        await pilot.press("G")  # the cursor at the bottom
+        await pilot.press("o", "o", "o")  # by last snapshot: never snapshotted first
+        await pilot.pause()
+        t = table(app)
+        assert t.sort_name == "last snapshot"
+        assert t.cursor_row == 0 and t.scroll_y == 0
+        first = t.visible_ids[0]
+        assert t.highlighted_server_id == first
+        assert row_of(app, first)["last_snapshot"] == "never"

@@ -245,6 +245,11 @@ class HsnapApp(App):
         markup (a description like `[/var/lib/mysql]` must not crash the app)."""
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
+    def action_help_quit(self) -> None:
+        """ctrl+c: Textual's hint says how to quit, in markup our notify shows as text."""
+        keys = [k for k, b in self.active_bindings.items() if b.binding.action == "quit"]
+        self.notify(f"Press {' or '.join(keys) or 'q'} to quit.", title="Do you want to quit?")
+
     def on_mount(self) -> None:
         if self.user_keymap:
             self.set_keymap(self.user_keymap)
@@ -461,9 +466,11 @@ class HsnapApp(App):
         self._show_jobs()  # the Activity view's audit log
 
     def snapshots_deleted(self, ids: set[int]) -> None:
-        """The session already forgot them; show the fleet without them."""
+        """The session already forgot them; show the fleet without them (and the
+        Activity view's audit log with the DELETEs)."""
         if ids:
             self._show_fleet(self.fleet)
+        self._show_jobs()
 
     # ---- snapshot jobs --------------------------------------------------------------
 
@@ -620,7 +627,7 @@ class HsnapApp(App):
             oldest = max(
                 (ages[lane].age or 0.0 for _, lane in self._lanes_on_screen()), default=0.0
             )
-            text.append(f"STALE {oldest:.0f}s", style="bold white on red")
+            text.append(f"STALE {short_age(oldest)}", style="bold white on red")
             retry = refresher.retry_in()
             if retry is not None:
                 text.append(f" — retrying in {retry:.0f}s", style="red")

@@ -47,6 +47,17 @@ def lock_text(lock: LockState) -> Text:
     return Text(f"{LOCK_GLYPH} {lock.label()}", style=style)
 
 
+def blocker_text(blocking: str | None, action_id: int | None) -> str:
+    """What a job waits for, the action's command first (`rebuild 11% (#123)`): when
+    a narrow column shortens it, what blocks it is what stays."""
+    if not blocking:
+        return "locked"
+    prefix = f"#{action_id} "
+    if action_id is not None and blocking.startswith(prefix):
+        return f"{blocking.removeprefix(prefix)} (#{action_id})"
+    return blocking
+
+
 def last_snapshot_cell(last: float | None, now: float) -> tuple[str, str]:
     """(text, style) of a server's last snapshot age: `never` and an old one stand out."""
     if last is None:
@@ -57,6 +68,7 @@ def last_snapshot_cell(last: float | None, now: float) -> tuple[str, str]:
 __all__ = [
     "absolute",
     "ago",
+    "blocker_text",
     "duration",
     "last_snapshot_cell",
     "literal",

@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Static
 
 from hsnap_tui.core.audit import AuditEntry
 from hsnap_tui.core.jobs import Job, JobState
-from hsnap_tui.ui.format import duration, size_gb
+from hsnap_tui.ui.format import blocker_text, duration, size_gb
 from hsnap_tui.ui.widgets.footer import FittedFooter
 from hsnap_tui.ui.widgets.jobs_panel import STATE_STYLES
 from hsnap_tui.ui.widgets.nav_table import NavTable
@@ -41,7 +41,10 @@ JOB_COLUMNS = (
     Column("duration", "Duration", drop_rank=6),
     Column("image", "Image", drop_rank=3),
     Column("size", "Size", drop_rank=4),
-    Column("detail", "Detail", shrink=True),
+    # what the job waits for or how it ended gives up width (to 20 cells, its command
+    # first) before the job number, duration and progress go: a long blocker must not
+    # hide every job's progress
+    Column("detail", "Detail", shrink=True, shrink_rank=4.5),
     Column("description", "Description", drop_rank=2),
     Column("request_id", "Request ID", drop_rank=1),
 )
@@ -66,7 +69,9 @@ def job_detail(job: Job) -> Text:
     if job.power_error:
         return Text(f"STILL OFF: {job.power_error}", style="bold red")
     if job.state == JobState.WAITING:
-        return Text(f"waiting: {job.blocking or 'locked'}", style="yellow")
+        return Text(
+            f"waiting: {blocker_text(job.blocking, job.blocking_action_id)}", style="yellow"
+        )
     if job.state == JobState.FAILED:
         return Text(f"{job.error_code}: {job.error_message}", style="red")
     if job.state == JobState.SKIPPED:

@@ -327,6 +327,7 @@ class RetentionScreen(ModalScreen[None]):
         )
 
     def on_deletion_progress(self, message: DeletionProgress) -> None:
+        message.stop()  # this dialog says how it went: not the app's toasts as well
         self.query_one("#retention-progress", ProgressBar).update(progress=message.done)
         self.app.snapshots_deleted(set(message.deleted))
         if not message.finished:

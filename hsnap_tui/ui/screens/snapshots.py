@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from rich.text import Text
 from textual import on
@@ -59,7 +59,7 @@ SORTS: dict[str, tuple[Callable[[Snapshot], object], bool]] = {
 STATUS_STYLES = {"available": "green", "creating": "yellow", "unavailable": "red"}
 
 
-def snapshot_row(snapshot: Snapshot, now: float, servers: set[int]) -> dict[str, object]:
+def snapshot_row(snapshot: Snapshot, now: float, servers: Collection[int]) -> dict[str, object]:
     """The cells, by column key."""
     server = Text(snapshot.server_name or "—")
     if snapshot.server_id is not None and snapshot.server_id not in servers:
@@ -130,6 +130,7 @@ class SnapshotsScreen(Screen):
 
     def __init__(self) -> None:
         super().__init__()
+        self._row_cache: dict[int, tuple[tuple[object, ...], dict[str, object]]] = {}
         # the rows on screen; None: show whatever comes next (even no rows)
         self._rows: dict[str, dict[str, object]] | None = None
         self._behind = False
@@ -190,8 +191,21 @@ class SnapshotsScreen(Screen):
         self._behind = False
         table = self.table
         shown = sorted_snapshots(fleet.snapshots, self.filter, self.sort_name, table.descending)
-        servers = set(fleet.servers)
-        rows = {str(s.id): snapshot_row(s, now, servers) for s in shown}
+        servers = fleet.servers
+        cache, fresh = self._row_cache, {}
+        rows = {}
+        for snapshot in shown:
+            # a row is made again only when what it shows changed (most do not: a
+            # refresh of thousands of snapshots changes a few ages)
+            gone = snapshot.server_id is not None and snapshot.server_id not in servers
+            basis = (snapshot, short_ago(snapshot.created, now, "—"), gone)
+            hit = cache.get(snapshot.id)
+            row = hit[1] if hit is not None and hit[0] == basis else None
+            if row is None:
+                row = snapshot_row(snapshot, now, servers)
+            fresh[snapshot.id] = (basis, row)
+            rows[str(snapshot.id)] = row
+        self._row_cache = fresh
         if self._rows is None or list(rows.items()) != list(self._rows.items()):
             table.show(COLUMNS, list(rows.items()))
             self._rows = rows

@@ -11,7 +11,7 @@ from textual.widgets import Static
 
 from hsnap_tui.core.jobs import Job, JobState
 from hsnap_tui.core.units import size_gb
-from hsnap_tui.ui.format import duration
+from hsnap_tui.ui.format import blocker_text, duration
 
 STATE_STYLES = {
     JobState.QUEUED: "dim",
@@ -34,7 +34,9 @@ def job_line_parts(job: Job, now: float) -> tuple[Text, object, Text]:
     if job.power_error:
         detail: object = Text(f"STILL OFF: {job.power_error}", style="bold red")
     elif job.state == JobState.WAITING:
-        detail = Text(f"waiting: {job.blocking or 'locked'}", style="yellow")
+        detail = Text(
+            f"waiting: {blocker_text(job.blocking, job.blocking_action_id)}", style="yellow"
+        )
     elif job.state in (JobState.RUNNING, JobState.SUCCEEDED):
         detail = ProgressBar(total=100, completed=job.progress, width=24)
     elif job.state in (JobState.CREATING, JobState.UNKNOWN):

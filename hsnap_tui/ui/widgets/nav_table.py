@@ -88,6 +88,7 @@ class NavTable(DataTable):
         self.sorts = dict(sorts or {})
         self.sort_column = sort_column or next(iter(self.sorts), None)
         self.sort_reverse = False
+        self.top_after_sort = False
         self.open_label = open_label
         self._labels: dict[str, str] = {}  # column key → label without the sort arrow
         if open_label:
@@ -145,7 +146,15 @@ class NavTable(DataTable):
 
     def _sort_changed(self) -> None:
         self.mark_sorted_column()
+        # the owner's next fill shows the top of the new order, where the answer to
+        # "which is oldest / biggest" is, with the cursor on it (not off screen)
+        self.top_after_sort = True
         self.post_message(self.SortChanged(self))
+
+    def take_top_after_sort(self) -> bool:
+        """For the owner's fill: True once after a sort (the cursor goes to the top)."""
+        top, self.top_after_sort = self.top_after_sort, False
+        return top
 
     def sort_arrow(self) -> str:
         return DESCENDING if self.descending else ASCENDING

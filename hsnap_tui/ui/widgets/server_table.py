@@ -280,7 +280,7 @@ class ServerTable(NavTable):
         available = self.size.width or self.app.size.width
         if len(self._order) > max(0, self.size.height - 1):
             available -= SCROLLBAR
-        return fit_columns(COLUMNS, widths, available)
+        return fit_columns(COLUMNS, widths, available, keep=self.sort_column)
 
     def _layout(self) -> tuple[tuple[str, ...], dict[str, int]]:
         widths = self._content_widths()
@@ -309,6 +309,10 @@ class ServerTable(NavTable):
             self.add_row(*(row.text(c) for c in columns), key=key)
 
     def _restore_cursor(self, cursor_key: str | None, scroll_y: float | None) -> None:
+        if self.take_top_after_sort():
+            cursor_key, scroll_y = None, 0.0
+            if self.row_count:
+                self.move_cursor(row=0, scroll=False)
         if cursor_key is not None and cursor_key in self._shown:
             row = self.get_row_index(cursor_key)
             if row != self.cursor_row:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from rich.cells import cell_len
 from rich.text import Text
+from textual._two_way_dict import TwoWayDict
 from textual.widgets import DataTable
 
 from hsnap_tui.ui.format import literal
@@ -49,6 +50,10 @@ class Column:
     width: int | None = None  # fixed width; None sizes to content
     drop_rank: int | None = None  # dropped on narrow screens, lowest first; None: never
     shrink: bool = False  # gives up width when the rest does not fit, its texts shortened
+    # when a shrinkable column gives up width down to `shrink_floor` cells, in the drop
+    # order: before the columns with a higher drop_rank go (None: after every drop)
+    shrink_rank: float | None = None
+    shrink_floor: int = 20
 
 
 def fit_columns(
@@ -56,14 +61,32 @@ def fit_columns(
 ) -> tuple[str, ...]:
     """The keys of the columns that fit `available` cells, the droppable ones going in
     their drop order (the same order on every screen size, so a column never comes
-    back when the terminal narrows). `keep` (the sorted column: its arrow says how the
-    rows are ordered) is never dropped."""
-    shown = list(columns)
-    droppable = sorted(
-        (c for c in shown if c.drop_rank is not None and c.key != keep), key=lambda c: c.drop_rank
-    )
-    while sum(widths[c.key] + COLUMN_PADDING for c in shown) > available and droppable:
-        shown.remove(droppable.pop(0))
+    back when the terminal narrows); a column with a `shrink_rank` counts at its
+    `shrink_floor` from that point of the order on (`shrink_columns` then narrows it).
+    `keep` (the sorted column: its arrow says how the rows are ordered) is dropped
+    last, and only when the rest does not fit without it (the border title still
+    names the sort)."""
+    columns = list(columns)
+    for spared in (keep, None) if keep is not None else (None,):
+        shown = list(columns)
+        width = {c.key: widths[c.key] for c in columns}
+        steps = [
+            (c.drop_rank, 1, c) for c in columns if c.drop_rank is not None and c.key != spared
+        ] + [(c.shrink_rank, 0, c) for c in columns if c.shrink_rank is not None]
+        steps.sort(key=lambda step: (step[0], step[1]))
+
+        def total() -> int:
+            return sum(width[c.key] + COLUMN_PADDING for c in shown)  # noqa: B023
+
+        for _, is_drop, column in steps:
+            if total() <= available:
+                break
+            if is_drop:
+                shown.remove(column)
+            else:
+                width[column.key] = min(width[column.key], column.shrink_floor)
+        if total() <= available:
+            break
     return tuple(c.key for c in shown)
 
 
@@ -92,17 +115,25 @@ def shrink_columns(
         over -= step
 
 
+def _width(text: str) -> int:
+    """Cells of a text: its length when it is ASCII (almost every cell), fast."""
+    return len(text) if text.isascii() else cell_len(text)
+
+
 def shorten(value: object, width: int) -> object:
     """`value` (text, or Rich Text keeping its style) in at most `width` cells: whole,
     or cut at the last word break that fits and ended with `…` (mid-word only when one
     word is wider than the column)."""
-    text = value if isinstance(value, Text) else Text(str(value))
-    plain = text.plain
-    if cell_len(plain) <= width:
+    plain = value.plain if isinstance(value, Text) else str(value)
+    if _width(plain) <= width:
         return value
-    room, kept = width - 1, 0  # one cell for the ellipsis
-    while kept < len(plain) and cell_len(plain[: kept + 1]) <= room:
-        kept += 1
+    room = width - 1  # one cell for the ellipsis
+    if plain.isascii():
+        kept = max(0, room)
+    else:
+        kept = 0
+        while kept < len(plain) and cell_len(plain[: kept + 1]) <= room:
+            kept += 1
     cut = plain[:kept]
     if plain[kept] not in WORD_BREAKS:  # else the cut is at a word break already
         at = max(cut.rfind(char, 1) for char in WORD_BREAKS)
@@ -111,22 +142,20 @@ def shorten(value: object, width: int) -> object:
     cut = cut.rstrip(WORD_BREAKS)
     if not isinstance(value, Text):
         return cut + ELLIPSIS
-    short = text[: len(cut)]
+    short = value[: len(cut)]
     short.append(ELLIPSIS, style="dim")
     return short
 
 
 def _cell_width(value: object) -> int:
-    return value.cell_len if isinstance(value, Text) else cell_len(str(value))
+    return _width(value.plain if isinstance(value, Text) else str(value))
 
 
-def show_fitted(
+def fitted_widths(
     table: DataTable, columns: Sequence[Column], rows: Rows, *, overflow: bool = False
-) -> None:
-    """Replace columns and rows with those that fit the table's width; the cursor stays
-    on the row it was on (by key). `overflow`: the columns that do not fit are not left
-    out but put past the right edge, whole, reached by scrolling a column at a time
-    (the last one that fits is widened to the edge so none shows cut)."""
+) -> dict[str, int]:
+    """The columns to show, in order, with their widths in the table's width (see
+    `show_fitted`)."""
     sorts = table.sorts if isinstance(table, NavTable) else {}
     keep = table.sort_column if isinstance(table, NavTable) else None
     widths: dict[str, int] = {}
@@ -144,6 +173,31 @@ def show_fitted(
         last = keys[-1]
         shown[last] += max(0, available - sum(w + COLUMN_PADDING for w in shown.values()))
         shown |= {c.key: widths[c.key] for c in columns if c.key not in shown}
+    return shown
+
+
+def fitted_cells(cells: Mapping[str, object], shown: Mapping[str, int]) -> tuple[object, ...]:
+    """One row's cells as shown: each in its column's width, shortened at a word break."""
+    return tuple(literal(shorten(cells.get(key, ""), width)) for key, width in shown.items())
+
+
+def show_fitted(
+    table: DataTable, columns: Sequence[Column], rows: Rows, *, overflow: bool = False
+) -> None:
+    """Replace columns and rows with those that fit the table's width; the cursor stays
+    on the row it was on (by key). `overflow`: the columns that do not fit are not left
+    out but put past the right edge, whole, reached by scrolling a column at a time
+    (the last one that fits is widened to the edge so none shows cut)."""
+    shown = fitted_widths(table, columns, rows, overflow=overflow)
+    _refill(table, columns, shown, [(key, fitted_cells(cells, shown)) for key, cells in rows])
+
+
+def _refill(
+    table: DataTable,
+    columns: Sequence[Column],
+    shown: Mapping[str, int],
+    rows: Sequence[tuple[str | None, tuple[object, ...]]],
+) -> None:
     labels = {c.key: c.label for c in columns}
     cursor = table.cursor_key if isinstance(table, NavTable) else None
     cursor_row, scroll_x, scroll_y = table.cursor_row, table.scroll_x, table.scroll_y
@@ -151,10 +205,7 @@ def show_fitted(
     for key, width in shown.items():
         table.add_column(labels[key], key=key, width=width)
     for row_key, cells in rows:
-        table.add_row(
-            *(literal(shorten(cells.get(key, ""), width)) for key, width in shown.items()),
-            key=row_key,
-        )
+        table.add_row(*cells, key=row_key)
     keep_view(table, cursor, cursor_row, scroll_x, scroll_y)
 
 
@@ -166,7 +217,9 @@ def keep_view(
     and the rows where they were on screen unless the cursor's row moved out of view."""
     if not table.row_count:
         return
-    if cursor is not None and cursor in table.rows:
+    if isinstance(table, NavTable) and table.take_top_after_sort():
+        row, scroll_y = 0, 0.0
+    elif cursor is not None and cursor in table.rows:
         row = table.get_row_index(cursor)
     else:
         row = min(cursor_row, table.row_count - 1)
@@ -183,16 +236,26 @@ def keep_view(
     table.call_after_refresh(scroll_back)
 
 
+# Removing a row renumbers every row after it (O(rows)): when more than this share of
+# the rows goes at once (a filter keystroke), filling the table afresh is cheaper.
+REFILL_SHARE = 0.05
+
+
 class FittedTable(NavTable):
     """A NavTable that keeps its columns and rows and fits them to its width again on
-    every resize (see `show_fitted`). For tables of up to a few thousand rows: every
-    `show()` fills the table afresh."""
+    every resize (see `show_fitted`). A `show()` with the same columns and widths
+    changes only what changed — the cells, the rows that came and went, the order — so
+    that a refresh or a sort of thousands of snapshots does not stall the app."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._table_columns: Sequence[Column] = ()
         self._table_rows: Rows = ()
         self._width_shown = 0
+        self._widths_shown: dict[str, int] | None = None
+        self._cells_shown: dict[str, tuple[object, ...]] = {}  # row key → cells on screen
+        # row key → (the cells given, as shown): reused while the widths stay
+        self._cells_made: dict[str, tuple[Mapping[str, object], tuple[object, ...]]] = {}
 
     def show(self, columns: Sequence[Column], rows: Rows) -> None:
         """Replace the rows (row key, cell per column key), keeping the cursor's row."""
@@ -201,9 +264,66 @@ class FittedTable(NavTable):
 
     def on_resize(self) -> None:
         if self._table_columns and self.size.width != self._width_shown:
+            self._widths_shown = None  # fit afresh
             self._fill()
 
     def _fill(self) -> None:
+        columns, rows = self._table_columns, self._table_rows
+        shown = fitted_widths(self, columns, rows)
+        old, made = self._cells_shown, self._cells_made
+        new: dict[str, tuple[object, ...]] = {}
+        self._cells_made = {}
+        for key, cells in rows:
+            key = str(key)
+            was = made.get(key)
+            # the same cells in the same widths: the same row on screen, not made again
+            if was is not None and was[0] is cells and shown == self._widths_shown:
+                fitted = was[1]
+            else:
+                fitted = fitted_cells(cells, shown)
+            new[key] = fitted
+            self._cells_made[key] = (cells, fitted)
+        removed = [key for key in old if key not in new]
         with self.app.batch_update():
-            show_fitted(self, self._table_columns, self._table_rows)
+            if shown != self._widths_shown or len(removed) > REFILL_SHARE * max(1, len(old)):
+                _refill(self, columns, shown, list(new.items()))
+            else:
+                self._update(old, new, removed)
+        self._widths_shown, self._cells_shown = shown, new
         self._width_shown = self.size.width
+
+    def _update(
+        self,
+        old: dict[str, tuple[object, ...]],
+        new: dict[str, tuple[object, ...]],
+        removed: list[str],
+    ) -> None:
+        """The same columns: only the rows and cells that changed, then the order."""
+        cursor, cursor_row = self.cursor_key, self.cursor_row
+        scroll_x, scroll_y = self.scroll_x, self.scroll_y
+        keys = list(self._widths_shown or {})
+        for key in removed:
+            self.remove_row(key)
+        for key, cells in new.items():
+            before = old.get(key)
+            if before is None:
+                self.add_row(*cells, key=key)
+            elif before != cells:
+                for column, cell, was in zip(keys, cells, before, strict=True):
+                    if cell != was:
+                        self.update_cell(key, column, cell)
+        order = list(new)
+        if [row.key.value for row in self.ordered_rows] != order:
+            self._order_rows(order)
+        keep_view(self, cursor, cursor_row, scroll_x, scroll_y)
+
+    def _order_rows(self, order: list[str]) -> None:
+        """Put the rows in `order` (their keys). DataTable.sort hands its key function
+        the cells only, and no column is sure to be on screen and unique, so this does
+        what it does with the row keys (Textual 8's row locations)."""
+        position = {key: index for index, key in enumerate(order)}
+        self._row_locations = TwoWayDict(
+            {row_key: position[row_key.value] for row_key in self._data}
+        )
+        self._update_count += 1
+        self.refresh()
