@@ -69,3 +69,59 @@ async def test_recent_actions_move_sort_and_open_in_the_inspector(make_sim):
         lines = "\n".join(shown(snapshots))
         for snapshot in app.fleet.snapshots_of(server_named(sim, "db-prod-01")):
             assert snapshot.description in lines
+
+
+async def test_an_action_that_ended_is_read_again_not_left_running(make_sim):
+    sim = make_sim(scenario="demo")
+    rescue = sim.start_action(server_named(sim, "queue-dev-01"), "enable_rescue", 60)
+    app = make_app(sim)
+    async with app.run_test(size=(80, 30)) as pilot:
+        await poll(pilot)
+        screen = await open_details(pilot, sim, "queue-dev-01")
+        [listed] = [a for a in screen.recent if a.id == rescue["id"]]
+        assert listed.status == "running"
+        sim.clear_requests()
+        for _ in range(3):
+            sim.advance(60)
+            app.refresher.request_fast()
+            await poll(pilot)
+            await settle(pilot)
+        [listed] = [a for a in screen.recent if a.id == rescue["id"]]
+        assert listed.status == "success"
+        # read again once when it ended, not on every refresh
+        queue = server_named(sim, "queue-dev-01")
+        reads = [r for r in sim.requests() if r["path"] == f"/v1/servers/{queue}/actions"]
+        assert len(reads) == 1, reads
+
+
+async def test_a_context_switch_closes_the_details_of_the_other_project(make_sim):
+    from hsnap_tui.config import Context
+    from hsnap_tui.core.api import HetznerApi
+    from hsnap_tui.ui.app import HsnapApp
+    from hsnap_tui.ui.screens.servers import ServersScreen
+
+    prod = make_sim(seed=1, token="prod-token-1111", scenario="demo")
+    staging = make_sim(seed=2, servers=3, token="staging-token-2222")
+    contexts = [
+        Context("prod", "prod-token-1111", prod.url),
+        Context("staging", "staging-token-2222", staging.url),
+    ]
+    app = HsnapApp(
+        HetznerApi("prod-token-1111", prod.url, timeout=5),
+        context="prod",
+        now=prod.clock.now,
+        clock=prod.clock.now,
+        poll_live=False,
+        contexts=lambda: contexts,
+        connect=lambda c: HetznerApi(c.token, c.endpoint, timeout=5),
+    )
+    async with app.run_test(size=(80, 30)) as pilot:
+        await poll(pilot)
+        await open_details(pilot, prod, "db-prod-01")
+        await pilot.press("c")
+        await pilot.pause()
+        await pilot.press("down", "enter")
+        await settle(pilot)
+        assert app.context == "staging"
+        assert isinstance(app.screen, ServersScreen)
+        assert not any(isinstance(s, ServerDetailsScreen) for s in app.screen_stack)

@@ -191,3 +191,21 @@ def test_the_log_records_a_rejected_token_and_an_outage_once_each(sim, caplog):
     ]
     assert any("answers again (after 3 failed polls)" in m for _, m in messages)
     assert wrong not in caplog.text and sim.token not in caplog.text
+
+
+async def test_a_stale_lane_is_said_first_even_with_a_long_context_and_endpoint(sim):
+    """The header is one line: at 80 columns the freshness comes before the context's
+    endpoint, which goes when it does not fit."""
+    app = make_app(sim, demo=False, context="acme-production")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await poll(pilot)
+        sim.add_fault("http_503", count=1000, path_prefix=SNAPSHOT_LIST)
+        for _ in range(8):
+            await tick(pilot, sim, 30)
+        line = status_line(app)
+        assert "acme-production" in line and "servers STALE" in line, line
+        assert len(line) <= 78  # all of it on screen, inside the header's padding
+        assert sim.url not in line  # the endpoint did not fit: left out, not cut
+        await pilot.resize_terminal(160, 24)
+        await pilot.pause()
+        assert sim.url in status_line(app)

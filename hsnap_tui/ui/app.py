@@ -584,11 +584,7 @@ class HsnapApp(App):
         if self.refresher.last_error_code == "unauthorized":
             text.append(" ")
             text.append(" TOKEN REJECTED ", style="bold white on red")
-        if self.background:
-            count = sum(len(s.jobs.active_jobs()) for s in self.background)
-            text.append(f"  +{count} job{'s' if count != 1 else ''} in other contexts", style="dim")
-        if self.api.endpoint != DEFAULT_ENDPOINT and not self.demo:
-            text.append(f"  {self.api.endpoint}", style="dim")
+        # what matters most first (how fresh, the budget); the rest only where it fits
         text.append("  ")
         text.append_text(self._freshness())
         rate = self.api.monitor.rate_limit
@@ -597,6 +593,17 @@ class HsnapApp(App):
             text.append(f"  API {rate.remaining}/{rate.limit}", style=style)
         if self.refresher.throttled or self.refresher.waiting_for_budget:
             text.append("  throttling", style="bold yellow")
+        room = self.size.width - 2
+        if self.background:
+            count = sum(len(s.jobs.active_jobs()) for s in self.background)
+            others = f"  +{count} job{'s' if count != 1 else ''} in other contexts"
+            if text.cell_len + len(others) > room:
+                others = f"  +{count} elsewhere"
+            text.append(others, style="dim")
+        endpoint = self.api.endpoint
+        shown = endpoint != DEFAULT_ENDPOINT and not self.demo
+        if shown and text.cell_len + 2 + len(endpoint) <= room:
+            text.append(f"  {endpoint}", style="dim")
         if text.cell_len + 8 <= self.size.width - 2:  # the footer has ? too
             text.append("  ? keys", style="dim")
         return text

@@ -115,6 +115,24 @@ class ServerDetailsScreen(Screen):
         self.fleet_changed(self.app.fleet, self.app.now())
         self.load_recent_actions()
 
+    def context_changed(self) -> None:
+        """Another project: this server, and any screen opened from here, are not in it."""
+        app = self.app
+        while self in app.screen_stack:
+            app.pop_screen()
+
+    _loading = False
+
+    def _reload_if_ended(self, fleet: FleetState) -> None:
+        """An action listed as running has ended (it left the fleet's running list): read
+        the list again, once, so it does not say `running` forever."""
+        if self._loading or not self.recent:
+            return
+        still = {a.id for a in fleet.running}
+        if any(a.running and a.id not in still for a in self.recent):
+            self._loading = True
+            self.load_recent_actions()
+
     @work(thread=True, exit_on_error=False, group="details")
     def load_recent_actions(self) -> None:
         try:
@@ -125,6 +143,7 @@ class ServerDetailsScreen(Screen):
             self.post_message(ServerActionsLoaded(self.server_id, actions, None))
 
     def on_server_actions_loaded(self, message: ServerActionsLoaded) -> None:
+        self._loading = False
         self.recent = message.actions
         self.recent_error = message.error
         self._show_recent(self.app.now())
@@ -188,6 +207,7 @@ class ServerDetailsScreen(Screen):
         self._server_snapshots = fleet.snapshots_of(server.id)
         self._show_snapshots(now)
         self._show_recent(now)
+        self._reload_if_ended(fleet)
 
     _server_snapshots: list[Snapshot] = []
 
