@@ -292,3 +292,9 @@ class ServerDetailsScreen(Screen):
         action = next((a for a in self.recent or () if str(a.id) == event.row_key.value), None)
         if action is not None:
             self.app.inspect(action)
+
+    @on(DataTable.RowHighlighted)
+    def _row_on_screen(self, event: DataTable.RowHighlighted) -> None:
+        """The page scrolls, the tables in it scroll too: bring the table whose cursor
+        moved into view, so the highlighted row (the one enter opens) is on screen."""
+        event.data_table.scroll_visible(animate=False, immediate=True)
