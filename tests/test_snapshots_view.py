@@ -237,8 +237,8 @@ async def test_the_plan_offers_periods_and_previews_a_policy(make_sim):
         assert {int(r["id"]) for r in listed if r["action"] == "delete"} == {
             s.id for s in expected.delete
         }
-        # why each is kept: a column that 80 columns leave out, there when wider
-        assert "why" not in listed[0]
+        # why each is kept: past the right edge at 80 columns (→), on screen when wider
+        assert "why" in listed[0]
         await pilot.resize_terminal(120, 40)
         await pilot.pause()
         await pilot.pause()

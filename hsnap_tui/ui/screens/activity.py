@@ -119,7 +119,8 @@ class ActivityScreen(Screen):
             "cancel_job",
             "Cancel job",
             id="activity.cancel",
-            tooltip="Cancel the highlighted queued or waiting job",
+            tooltip="Cancel the highlighted job before its snapshot is sent (a server shut"
+            " down for it is powered on again)",
         ),
         Binding(
             "i",

@@ -232,7 +232,10 @@ class RetentionScreen(ModalScreen[None]):
                         },
                     )
                 )
-        show_fitted(self.query_one("#retention-plan", NavTable), PLAN_COLUMNS, rows)
+        # what does not fit waits past the right edge, whole (→): the rule that keeps a
+        # snapshot, its ID and server are what a deletion plan is judged by
+        table = self.query_one("#retention-plan", NavTable)
+        show_fitted(table, PLAN_COLUMNS, rows, overflow=True)
 
     def on_resize(self) -> None:
         self.call_after_refresh(self._fill_plan)

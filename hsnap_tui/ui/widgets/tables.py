@@ -171,7 +171,10 @@ def fitted_widths(
     shown = {key: widths[key] for key in keys}
     if overflow and len(keys) < len(columns):
         last = keys[-1]
-        shown[last] += max(0, available - sum(w + COLUMN_PADDING for w in shown.values()))
+        # to the edge as it is now (less a scrollbar the rows make), so that the next
+        # column starts just past it, not one cell of it showing
+        edge = min(available, table.scrollable_content_region.width or available)
+        shown[last] += max(0, edge - sum(w + COLUMN_PADDING for w in shown.values()))
         shown |= {c.key: widths[c.key] for c in columns if c.key not in shown}
     return shown
 
