@@ -15,7 +15,7 @@ from rich.cells import cell_len
 from hsnap_tui.core.api import HetznerApi
 from hsnap_tui.core.refresh import Refresher
 from hsnap_tui.core.units import ago
-from hsnap_tui.ui.widgets.server_table import COLUMNS, SORTS, ServerTable, server_cells
+from hsnap_tui.ui.widgets.server_table import COLUMNS, LOCK_WIDTH, SORTS, ServerTable, server_cells
 from tests.conftest import make_app, sdk_client
 
 FILTERS = ["", "prod", "w", "web", "env=prod", "role in (db,web)", "-0", "nothing-matches"]
@@ -58,6 +58,7 @@ def fresh_view(table: ServerTable) -> tuple[list[tuple[str, list[tuple[str, str]
         )
         for c in COLUMNS
     }
+    widths["lock"] = max(widths["lock"], LOCK_WIDTH)
     return rows, widths
 
 

@@ -512,3 +512,29 @@ async def test_a_sort_shows_the_top_of_the_new_order_with_the_cursor_on_it(make_
         first = t.visible_ids[0]
         assert t.highlighted_server_id == first
         assert row_of(app, first)["last_snapshot"] == "never"
+
+
+async def test_a_long_hostname_and_a_long_lock_keep_the_80_column_promise(make_sim):
+    """A 38-character hostname gives up width (shortened at a word break) so that
+    status, lock and the last snapshot stay; a lock longer than the usual width widens
+    its column rather than losing its percentage."""
+    sim = make_sim(scenario="demo")
+    long_name = "k8s-production-worker-pool-a-fsn1-0001"
+    free = [i for i in sorted(sim.world.servers) if not sim.world.servers[i]["locked"]]
+    sim.world.servers[free[0]]["name"] = long_name
+    sim.start_action(free[1], "change_protection", 600)
+    app = make_app(sim)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await poll(pilot)
+        header = screen_lines(app)[2]
+        assert all(h in header for h in ("Name", "Status", "Lock", "Last snap")), header
+        assert_nothing_cut(table(app))
+        shown = str(table(app).get_cell(str(free[0]), "name"))
+        assert shown != long_name and shown.endswith("…")
+        assert long_name.startswith(shown.removesuffix("…"))
+        assert long_name[len(shown) - 1] in "-"  # cut where a word ends
+        assert str(table(app).get_cell(str(free[1]), "lock")).endswith("0%")
+        # a wide terminal shows the whole name again
+        await pilot.resize_terminal(160, 24)
+        await pilot.pause()
+        assert str(table(app).get_cell(str(free[0]), "name")) == long_name

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from rich.text import Text
+from textual._two_way_dict import TwoWayDict
 from textual.binding import Binding
 from textual.coordinate import Coordinate
 from textual.message import Message
@@ -205,3 +206,16 @@ class NavTable(DataTable):
     def action_column_left(self) -> None:
         earlier = [x for x in self._column_starts() if x < self.scroll_x]
         self.scroll_to(x=earlier[-1] if earlier else 0, animate=False)
+
+    # ---- ordering by row key ---------------------------------------------------------
+
+    def order_rows(self, order: list[str]) -> None:
+        """Put the rows in `order` (their keys). DataTable.sort hands its key function
+        the cells only, and no column is sure to be on screen and unique, so this does
+        what it does with the row keys (Textual 8's row locations)."""
+        position = {key: index for index, key in enumerate(order)}
+        self._row_locations = TwoWayDict(
+            {row_key: position[row_key.value] for row_key in self._data}
+        )
+        self._update_count += 1
+        self.refresh()

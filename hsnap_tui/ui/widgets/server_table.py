@@ -17,7 +17,7 @@ from hsnap_tui.core.labels import LabelError, RowFilter
 from hsnap_tui.core.models import Server
 from hsnap_tui.ui.format import last_snapshot_cell, lock_text, status_text
 from hsnap_tui.ui.widgets.nav_table import NavTable
-from hsnap_tui.ui.widgets.tables import SCROLLBAR, Column, fit_columns
+from hsnap_tui.ui.widgets.tables import SCROLLBAR, Column, fit_columns, shorten, shrink_columns
 
 Cell = tuple[str, str]  # (text, style): compared to find the cells that changed
 
@@ -28,9 +28,11 @@ Cell = tuple[str, str]  # (text, style): compared to find the cells that changed
 # last the snapshot count beside the age.
 COLUMNS = (
     Column("mark", " ", 1),
-    Column("name", "Name"),
+    # a long hostname gives up width (shortened at a word break) before status, lock
+    # or the last snapshot leave an 80-column screen
+    Column("name", "Name", shrink=True),
     Column("status", "Status"),
-    Column("lock", "Lock", 20),
+    Column("lock", "Lock"),
     Column("last_snapshot", "Last snap"),
     Column("snapshots", "Snaps", drop_rank=4),
     Column("type", "Type", drop_rank=3),
@@ -39,6 +41,9 @@ COLUMNS = (
 )
 COLUMN_KEYS = tuple(c.key for c in COLUMNS)
 SIZED = tuple(c.key for c in COLUMNS if c.width is None)  # sized to their widest cell
+# The lock column is at least this wide (`🔒 create_image 25%`), so that locks coming
+# and going do not shift the columns right of it; a longer one widens it, never cut.
+LOCK_WIDTH = 20
 MARK = "●"
 # Removing a row from a DataTable renumbers every row after it (O(rows)); adding one is
 # O(1) but several times dearer. Refilling the rows beats removing them one by one when
@@ -128,10 +133,15 @@ class _Row:
         # the widths of the SIZED cells
         self.widths = tuple(cell_length(cells[key][0]) for key in SIZED)
 
-    def text(self, column: str) -> Text:
-        text = self.texts.get(column)
+    def text(self, column: str, width: int | None = None) -> Text:
+        """The cell as shown; `width`: at most so many cells (shortened at a word break)."""
+        key = column if width is None else f"{column}:{width}"
+        text = self.texts.get(key)
         if text is None:
-            text = self.texts[column] = Text(*self.cells[column])
+            value, style = self.cells[column]
+            if width is not None:
+                value = str(shorten(value, width))
+            text = self.texts[key] = Text(value, style)
         return text
 
 
@@ -265,6 +275,7 @@ class ServerTable(NavTable):
         so the layout never waits for DataTable's idle-time auto sizing."""
         # room for the sort arrow in the headers of the sortable columns
         widths = {c.key: c.width or len(c.label) + (c.key in self.sorts) for c in COLUMNS}
+        widths["lock"] = max(widths["lock"], LOCK_WIDTH)
         for key, counts in zip(SIZED, self._width_counts, strict=True):
             widths[key] = max(widths[key], max(counts, default=0))
         return widths
@@ -275,12 +286,15 @@ class ServerTable(NavTable):
             if not counts[width]:
                 del counts[width]
 
-    def _wanted_columns(self, widths: dict[str, int]) -> tuple[str, ...]:
-        """The columns that fit the width, dropping from the right (by drop_rank)."""
+    def _available(self) -> int:
         available = self.size.width or self.app.size.width
         if len(self._order) > max(0, self.size.height - 1):
             available -= SCROLLBAR
-        return fit_columns(COLUMNS, widths, available, keep=self.sort_column)
+        return available
+
+    def _wanted_columns(self, widths: dict[str, int]) -> tuple[str, ...]:
+        """The columns that fit the width, dropping from the right (by drop_rank)."""
+        return fit_columns(COLUMNS, widths, self._available(), keep=self.sort_column)
 
     def _layout(self) -> tuple[tuple[str, ...], dict[str, int]]:
         widths = self._content_widths()
@@ -289,7 +303,15 @@ class ServerTable(NavTable):
         for key, shown in self._widths_shown.items():
             widths[key] = max(widths[key], shown)
         columns = self._wanted_columns(widths)
+        natural = widths["name"]
+        shrink_columns(COLUMNS, widths, columns, self._available())
+        self._name_width = widths["name"] if widths["name"] < natural else None
         return columns, {key: widths[key] for key in columns}
+
+    _name_width: int | None = None  # the name column's width while names are shortened
+
+    def _text(self, row: _Row, column: str) -> Text:
+        return row.text(column, self._name_width if column == "name" else None)
 
     def _rebuild(self, columns: tuple[str, ...], widths: dict[str, int]) -> None:
         cursor_key = self.cursor_key
@@ -306,7 +328,7 @@ class ServerTable(NavTable):
         rows = self._rows
         for key in keys:
             row = rows[key]
-            self.add_row(*(row.text(c) for c in columns), key=key)
+            self.add_row(*(self._text(row, c) for c in columns), key=key)
 
     def _restore_cursor(self, cursor_key: str | None, scroll_y: float | None) -> None:
         if self.take_top_after_sort():
@@ -428,13 +450,12 @@ class ServerTable(NavTable):
             shown = set(columns)
             for key, column in changed:
                 if column in shown:
-                    self.update_cell(key, column, rows[key].text(column))
+                    self.update_cell(key, column, self._text(rows[key], column))
             current = old_order
             if removed or added:
                 current = [k for k in old_order if k in rows] + added
             if current != order:
-                position = {rows[k].cells["name"][0]: i for i, k in enumerate(order)}
-                self.sort("name", key=lambda name: position[str(name)])
+                self.order_rows(order)
             self._restore_cursor(cursor_key, scroll_y)
 
     def on_resize(self) -> None:

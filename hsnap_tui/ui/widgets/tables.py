@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from rich.cells import cell_len
 from rich.text import Text
-from textual._two_way_dict import TwoWayDict
 from textual.widgets import DataTable
 
 from hsnap_tui.ui.format import literal
@@ -317,16 +316,5 @@ class FittedTable(NavTable):
                         self.update_cell(key, column, cell)
         order = list(new)
         if [row.key.value for row in self.ordered_rows] != order:
-            self._order_rows(order)
+            self.order_rows(order)
         keep_view(self, cursor, cursor_row, scroll_x, scroll_y)
-
-    def _order_rows(self, order: list[str]) -> None:
-        """Put the rows in `order` (their keys). DataTable.sort hands its key function
-        the cells only, and no column is sure to be on screen and unique, so this does
-        what it does with the row keys (Textual 8's row locations)."""
-        position = {key: index for index, key in enumerate(order)}
-        self._row_locations = TwoWayDict(
-            {row_key: position[row_key.value] for row_key in self._data}
-        )
-        self._update_count += 1
-        self.refresh()
