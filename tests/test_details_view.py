@@ -125,3 +125,19 @@ async def test_a_context_switch_closes_the_details_of_the_other_project(make_sim
         assert app.context == "staging"
         assert isinstance(app.screen, ServersScreen)
         assert not any(isinstance(s, ServerDetailsScreen) for s in app.screen_stack)
+
+
+async def test_the_row_a_key_moves_to_is_on_screen_and_opening_leaves_the_top(make_sim):
+    from tests.test_servers_view import screen_lines
+
+    sim = make_sim(scenario="demo")
+    app = make_app(sim)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await poll(pilot)
+        screen = await open_details(pilot, sim, "db-prod-01")
+        assert "Server  db-prod-01" in "\n".join(screen_lines(app))  # the page's top
+        recent = screen.query_one("#recent", NavTable)
+        await pilot.press("G")
+        await pilot.pause()
+        assert recent.cursor_key == str(screen.recent[-1].id)
+        assert any(recent.cursor_key in line for line in screen_lines(app))

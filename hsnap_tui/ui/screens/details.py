@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from rich.table import Table
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.geometry import Region
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
@@ -293,8 +294,20 @@ class ServerDetailsScreen(Screen):
         if action is not None:
             self.app.inspect(action)
 
+    _moved_by_key = False
+
+    def on_key(self, event: events.Key) -> None:
+        self._moved_by_key = isinstance(self.focused, NavTable)
+
     @on(DataTable.RowHighlighted)
     def _row_on_screen(self, event: DataTable.RowHighlighted) -> None:
-        """The page scrolls, the tables in it scroll too: bring the table whose cursor
-        moved into view, so the highlighted row (the one enter opens) is on screen."""
-        event.data_table.scroll_visible(animate=False, immediate=True)
+        """The page scrolls, its tables scroll too: after a key moved a table's cursor,
+        the page shows that row (the one enter opens) — only as far as needed, and never
+        on its own (opening the page or a refresh leaves it where it is)."""
+        if not self._moved_by_key:
+            return
+        self._moved_by_key = False
+        table = event.data_table
+        page = self.query_one("#details", VerticalScroll)
+        row = table.virtual_region.y + table.header_height + event.cursor_row - int(table.scroll_y)
+        page.scroll_to_region(Region(0, row, 1, 1), animate=False, immediate=True)
