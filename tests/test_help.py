@@ -57,7 +57,7 @@ async def test_help_at_80x24_one_line_per_key_with_its_id_and_no_internals(sim):
         for internal in ("super+c", "ctrl+c", "Copy", "ctrl+q", "Home", "Scroll Home"):
             assert internal not in text
         # a narrow help leaves the tooltips out; a wide one has them
-        assert "Cancel the highlighted queued or waiting job" not in text
+        assert "Cancel the highlighted job before its snapshot is sent" not in text
         # longer than 24 lines: it moves with the keys of every table
         body = screen.query_one("#help-body")
         assert body.max_scroll_y > 0
@@ -71,7 +71,8 @@ async def test_help_at_80x24_one_line_per_key_with_its_id_and_no_internals(sim):
         await pilot.resize_terminal(140, 40)
         await pilot.pause()
         lines, width = await help_lines(pilot)
-        assert any("Cancel the highlighted queued or waiting job" in line for line in lines)
+        tooltip = "Cancel the highlighted job before its snapshot is sent"
+        assert any(tooltip in line for line in lines)
         assert all(len(line.rstrip()) <= width for line in lines)
 
 
