@@ -19,9 +19,16 @@ class FittedFooter(Footer):
             key.display = True
         self.call_after_refresh(self._fit)
 
-    def _fit(self) -> None:
+    def on_show(self) -> None:
+        # back from a dialog (the palette): laid out again, fitted again
+        self.on_resize()
+
+    def _fit(self, tries: int = 3) -> None:
         keys = [k for k in self.query(FooterKey) if not k.has_class("-command-palette")]
         palette = [k for k in self.query(FooterKey) if k.has_class("-command-palette")]
+        if tries and any(k.display and not k.region.width for k in keys + palette):
+            self.call_after_refresh(self._fit, tries - 1)  # not laid out yet
+            return
         edge = palette[0].region.x if palette else self.region.right
         past = False
         for key in keys:
