@@ -782,5 +782,20 @@ class HsnapApp(App):
                     command.enabled,
                 )
             )
+        # a view's keys that do not apply now (escape's second meaning: clear the marks
+        # when a filter is on) are still keys someone may remap: listed, greyed out
+        listed = {row.binding_id for rows in groups.values() for row in rows}
+        for binding in type(self.screen).BINDINGS:
+            if isinstance(binding, Binding) and binding.id and binding.id not in listed:
+                listed.add(binding.id)
+                groups["This view"].append(
+                    HelpRow(
+                        self.get_key_display(binding),
+                        binding.description,
+                        binding.tooltip,
+                        binding.id,
+                        False,
+                    )
+                )
         name = self.screen.sub_title or type(self.screen).__name__.removesuffix("Screen")
         self.push_screen(HelpScreen(name, list(groups.items())))
