@@ -207,6 +207,21 @@ class NavTable(DataTable):
         earlier = [x for x in self._column_starts() if x < self.scroll_x]
         self.scroll_to(x=earlier[-1] if earlier else 0, animate=False)
 
+    # ---- fitted to the width ---------------------------------------------------------
+
+    _refit = None
+    _fitted_width = 0
+
+    def refit_with(self, fill) -> None:
+        """How to fill this table again for another width (`show_fitted` leaves it):
+        a table whose width changes after it was filled (a dialog laid out, a terminal
+        resized) fits its columns to the new width by itself."""
+        self._refit, self._fitted_width = fill, self.size.width
+
+    def on_resize(self) -> None:
+        if self._refit is not None and self.size.width != self._fitted_width:
+            self._refit()
+
     # ---- ordering by row key ---------------------------------------------------------
 
     def order_rows(self, order: list[str]) -> None:

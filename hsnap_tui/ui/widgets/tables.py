@@ -192,6 +192,8 @@ def show_fitted(
     (the last one that fits is widened to the edge so none shows cut)."""
     shown = fitted_widths(table, columns, rows, overflow=overflow)
     _refill(table, columns, shown, [(key, fitted_cells(cells, shown)) for key, cells in rows])
+    if isinstance(table, NavTable):
+        table.refit_with(lambda: show_fitted(table, columns, rows, overflow=overflow))
 
 
 def _refill(
