@@ -8,6 +8,7 @@ import logging
 from textual.widgets import DataTable
 
 from hsnap_tui.core.jobs import JobState
+from hsnap_tui.core.units import short_age
 from hsnap_tui.ui.screens.confirm import ConfirmScreen
 from tests.conftest import make_app, poll
 from tests.test_servers_view import row_of, server_named, status_line
@@ -34,7 +35,7 @@ async def test_a_failing_slow_lane_says_stale_while_the_locks_stay_fresh(sim, ca
         failed_at = app.refresher.last_slow
         assert "locks 3s ago" in line, line
         age = sim.clock.now() - failed_at
-        assert f"servers STALE {age:.0f}s" in line, line
+        assert f"servers STALE {short_age(age)}" in line, line
         assert "retrying" not in line  # the API answers: only one lane is stale
         # the log says it once, not on every failed retry
         warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -80,7 +81,7 @@ async def test_the_api_down_shows_the_oldest_age_on_screen(sim):
         sim.add_fault("http_503", count=100)
         await tick(pilot, sim, 5)
         oldest = sim.clock.now() - app.refresher.last_slow
-        assert f"STALE {oldest:.0f}s" in status_line(app), status_line(app)
+        assert f"STALE {short_age(oldest)}" in status_line(app), status_line(app)
 
 
 async def test_a_new_image_and_a_deleted_one_show_at_once_without_the_slow_lane(sim):

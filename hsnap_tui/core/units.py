@@ -36,12 +36,17 @@ def short_ago(timestamp: float | None, now: float, never: str = "never") -> str:
 
 @lru_cache(maxsize=4096)
 def _short_ago(seconds: int) -> str:
-    if seconds < 1:
-        return "now"
+    return "now" if seconds < 1 else f"{short_age(seconds)} ago"
+
+
+def short_age(seconds: float) -> str:
+    """`12s`, `5m`, `3h`, `9d`, `4mo`, `2y`: an age in one unit (the header's, and
+    `short_ago`'s)."""
+    seconds = int(max(0.0, seconds))
     for limit, unit, name in _SHORT_UNITS:
         if seconds < limit:
-            return f"{seconds // unit}{name} ago"
-    return f"{seconds // (365 * DAY)}y ago"
+            return f"{seconds // unit}{name}"
+    return f"{seconds // (365 * DAY)}y"
 
 
 # (below this many seconds, count in this unit, named so): days up to 60 and months up

@@ -29,6 +29,7 @@ from hsnap_tui.core.models import Action, Snapshot
 from hsnap_tui.core.policy import Policy
 from hsnap_tui.core.refresh import Refresher
 from hsnap_tui.core.session import Session, TickResult, Workspace
+from hsnap_tui.core.units import short_age
 from hsnap_tui.ui.commands import KeyCommandsProvider, disabled_reason, key_commands
 from hsnap_tui.ui.messages import DeletionProgress, SessionsTicked
 from hsnap_tui.ui.screens.activity import ActivityScreen
@@ -58,15 +59,6 @@ def known_binding_ids() -> set[str]:
                 if isinstance(binding, Binding) and binding.id:
                     ids.add(binding.id)
     return ids
-
-
-def short_age(seconds: float) -> str:
-    """`8s`, `12m`, `3h`: an age that fits the header."""
-    if seconds < 100:
-        return f"{seconds:.0f}s"
-    if seconds < 100 * 60:
-        return f"{seconds // 60:.0f}m"
-    return f"{seconds // 3600:.0f}h"
 
 
 class HsnapApp(App):
@@ -463,7 +455,6 @@ class HsnapApp(App):
                     f"{'s' if len(message.deleted) != 1 else ''}.",
                     timeout=4,
                 )
-        self._show_jobs()  # the Activity view's audit log
 
     def snapshots_deleted(self, ids: set[int]) -> None:
         """The session already forgot them; show the fleet without them (and the

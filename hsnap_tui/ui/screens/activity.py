@@ -167,16 +167,6 @@ class ActivityScreen(Screen):
         if self.is_current and any(job.active for job in self._jobs):
             self._show_jobs(self.app.now())
 
-    def on_resize(self) -> None:
-        # the tables have their new width after this layout: fit the columns then
-        self.call_after_refresh(self._refit)
-
-    def _refit(self) -> None:
-        self._jobs_shown = None
-        self._show_jobs(self.app.now())
-        self._audit_shown = -1
-        self._show_audit()
-
     def jobs_changed(self, jobs: list[Job], now: float) -> None:
         self._jobs = jobs
         with self.app.batch_update():

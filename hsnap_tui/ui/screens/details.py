@@ -271,14 +271,6 @@ class ServerDetailsScreen(Screen):
             )
         show_fitted(table, RECENT_COLUMNS, rows)
 
-    def on_resize(self) -> None:
-        self.call_after_refresh(self._refit)
-
-    def _refit(self) -> None:
-        now = self.app.now()
-        self._show_snapshots(now)
-        self._show_recent(now)
-
     @on(NavTable.SortChanged, "#recent")
     def _recent_sorted(self) -> None:
         self._show_recent(self.app.now())

@@ -237,9 +237,6 @@ class RetentionScreen(ModalScreen[None]):
         table = self.query_one("#retention-plan", NavTable)
         show_fitted(table, PLAN_COLUMNS, rows, overflow=True)
 
-    def on_resize(self) -> None:
-        self.call_after_refresh(self._fill_plan)
-
     @on(Input.Submitted, "#retention-keep")
     def _submitted(self) -> None:
         self._preview()

@@ -246,8 +246,8 @@ REFILL_SHARE = 0.05
 
 
 class FittedTable(NavTable):
-    """A NavTable that keeps its columns and rows and fits them to its width again on
-    every resize (see `show_fitted`). A `show()` with the same columns and widths
+    """A NavTable that keeps its columns and rows and fits them to its width again when
+    that changes (see `show_fitted`). A `show()` with the same columns and widths
     changes only what changed — the cells, the rows that came and went, the order — so
     that a refresh or a sort of thousands of snapshots does not stall the app."""
 
@@ -255,7 +255,6 @@ class FittedTable(NavTable):
         super().__init__(**kwargs)
         self._table_columns: Sequence[Column] = ()
         self._table_rows: Rows = ()
-        self._width_shown = 0
         self._widths_shown: dict[str, int] | None = None
         self._cells_shown: dict[str, tuple[object, ...]] = {}  # row key → cells on screen
         # row key → (the cells given, as shown): reused while the widths stay
@@ -265,11 +264,6 @@ class FittedTable(NavTable):
         """Replace the rows (row key, cell per column key), keeping the cursor's row."""
         self._table_columns, self._table_rows = columns, rows
         self._fill()
-
-    def on_resize(self) -> None:
-        if self._table_columns and self.size.width != self._width_shown:
-            self._widths_shown = None  # fit afresh
-            self._fill()
 
     def _fill(self) -> None:
         columns, rows = self._table_columns, self._table_rows
@@ -294,7 +288,7 @@ class FittedTable(NavTable):
             else:
                 self._update(old, new, removed)
         self._widths_shown, self._cells_shown = shown, new
-        self._width_shown = self.size.width
+        self.refit_with(self._fill)
 
     def _update(
         self,
